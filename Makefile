@@ -1,0 +1,30 @@
+# Flotilla: the two commands a fresh machine needs are `make demo` and `make test`.
+CARGO ?= cargo
+
+.PHONY: all build test demo bench lint fmt
+
+all: build
+
+build:
+	$(CARGO) build --workspace --all-targets
+
+# Unit and end-to-end tests (kube-sim needs root for mount namespaces, and kubectl).
+test:
+	scripts/install-kubectl.sh
+	$(CARGO) test --workspace -- --test-threads=4
+
+# For now: two kube-sim clusters running Pods you can watch with kubectl.
+demo:
+	scripts/install-kubectl.sh
+	$(CARGO) build -p kube-sim
+	scripts/demo.sh
+
+bench:
+	$(CARGO) bench -p kube-sim
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
