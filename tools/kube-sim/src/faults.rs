@@ -181,7 +181,7 @@ mod tests {
     async fn drop_signal_fires_for_its_kind() {
         let faults = Faults::default();
         let mut log = faults.drop_signal(StreamKind::Log);
-        let mut watch = faults.drop_signal(StreamKind::Watch);
+        let watch = faults.drop_signal(StreamKind::Watch);
         faults.drop_streams(&[StreamKind::Log]);
         tokio::time::timeout(Duration::from_secs(1), log.dropped()).await.unwrap();
         assert!(!watch.0.has_changed().unwrap());

@@ -161,13 +161,16 @@ impl Store {
         let mut updated = current.clone();
         change(&mut updated)?;
         // Identity fields are the server's, whatever the request said.
-        updated["metadata"]["name"] = current["metadata"]["name"].clone();
-        updated["metadata"]["uid"] = current["metadata"]["uid"].clone();
-        updated["metadata"]["creationTimestamp"] = current["metadata"]["creationTimestamp"].clone();
-        if resource.namespaced {
-            updated["metadata"]["namespace"] = current["metadata"]["namespace"].clone();
+        for key in ["name", "uid", "creationTimestamp", "namespace", "resourceVersion"] {
+            match current["metadata"].get(key) {
+                Some(value) => updated["metadata"][key] = value.clone(),
+                None => {
+                    if let Some(meta) = updated["metadata"].as_object_mut() {
+                        meta.remove(key);
+                    }
+                }
+            }
         }
-        updated["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"].clone();
         if updated == current {
             return Ok(current);
         }

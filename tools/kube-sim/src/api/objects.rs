@@ -2,7 +2,7 @@
 //! deletecollection, with the real server's admission checks and graceful Pod deletion.
 
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
 use serde_json::{json, Value};
 
@@ -370,8 +370,4 @@ pub fn delete_collection(state: &SimState, resource: Resource, namespace: Option
         }
     }
     Ok(json_response(StatusCode::OK, json!({"kind": resource.list_kind(), "apiVersion": "v1", "metadata": {"resourceVersion": rv.to_string()}, "items": deleted})))
-}
-
-pub fn not_allowed(verb: &str) -> Response {
-    ApiError::method_not_allowed(verb).into_response()
 }

@@ -50,6 +50,8 @@ pub struct PodRuntime {
     terminate: watch::Sender<Option<Duration>>,
     /// The latest Pod object, for downward-API refreshes.
     object: watch::Sender<Value>,
+    /// The Pod's volumes once set up.
+    volumes: Mutex<Option<volumes::Volumes>>,
 }
 
 impl PodRuntime {
@@ -89,10 +91,15 @@ pub struct Node {
 
 impl Default for Node {
     fn default() -> Self {
+        let arch = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            other => other,
+        };
         let labels = [
             ("kubernetes.io/hostname", NODE_NAME),
             ("kubernetes.io/os", "linux"),
-            ("kubernetes.io/arch", std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64").leak()),
+            ("kubernetes.io/arch", arch),
             ("beta.kubernetes.io/os", "linux"),
         ]
         .into_iter()
@@ -141,6 +148,12 @@ impl Kubelet {
             EventType::Modified => {
                 let Some(runtime) = self.runtime(&key.0, &key.1) else { return };
                 runtime.object.send_replace(pod.clone());
+                let meta_changed = change.previous.as_ref().is_none_or(|before| {
+                    before["metadata"]["labels"] != pod["metadata"]["labels"] || before["metadata"]["annotations"] != pod["metadata"]["annotations"]
+                });
+                if meta_changed {
+                    self.refresh_downward_api(&runtime, pod.clone());
+                }
                 if pod["metadata"]["deletionTimestamp"].is_string() {
                     let grace = pod["metadata"]["deletionGracePeriodSeconds"].as_u64().unwrap_or(30);
                     runtime.request_termination(Duration::from_secs(grace));
@@ -164,10 +177,18 @@ impl Kubelet {
             containers: Mutex::new(HashMap::new()),
             terminate: watch::channel(None).0,
             object: watch::channel(pod.clone()).0,
+            volumes: Mutex::new(None),
         });
         self.pods.lock().unwrap().insert(key, runtime.clone());
         let worker = pod::PodWorker::new(self.clone(), runtime, pod);
         tokio::spawn(worker.run());
+    }
+
+    /// Rewrites downward-API files after a label or annotation change, off the async threads.
+    fn refresh_downward_api(&self, runtime: &Arc<PodRuntime>, pod: Value) {
+        let Some(volumes) = runtime.volumes.lock().unwrap().clone() else { return };
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || volumes::refresh(&store, &pod, &volumes));
     }
 
     /// Deletes the Secrets and ConfigMaps whose ownerReferences name the deleted Pod.

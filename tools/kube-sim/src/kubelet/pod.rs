@@ -165,6 +165,7 @@ impl PodWorker {
             let result = tokio::task::spawn_blocking(move || volumes::set_up(&store, &pod, &dir, &data_dir)).await;
             match result {
                 Ok(Ok(volumes)) => {
+                    *self.runtime.volumes.lock().unwrap() = Some(volumes.clone());
                     self.volumes = volumes;
                     return self.write_hosts_file().await;
                 }

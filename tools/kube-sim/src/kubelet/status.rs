@@ -113,7 +113,7 @@ pub struct PodModel {
     /// A terminal reason such as DeadlineExceeded, with its message.
     pub failure: Option<(String, String)>,
     pub host_ip: String,
-    conditions: Vec<(String, String, String)>, // (type, status, lastTransitionTime)
+    pub(super) conditions: Vec<(String, String, String)>, // (type, status, lastTransitionTime)
 }
 
 impl PodModel {
@@ -159,11 +159,6 @@ impl PodModel {
             return "Running";
         }
         "Pending"
-    }
-
-    /// Is every regular container finished for good (no restart coming)?
-    pub fn is_terminal(&self, restart_policy: &str) -> bool {
-        matches!(self.phase(restart_policy), "Succeeded" | "Failed")
     }
 
     /// The `status` object for the store.
