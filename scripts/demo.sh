@@ -37,14 +37,17 @@ YAML
   echo "created pod $2 on $1"
 }
 
-job cluster-a compile 'cat /builds/state; for i in 1 2 3; do echo compiling unit \$i; sleep 0.5; done'
+job cluster-a compile 'cat /builds/state; for i in 1 2 3; do echo compiling unit $i; sleep 0.5; done'
 job cluster-a unit-tests 'echo running 42 tests; sleep 1; echo 42 passed'
 job cluster-b lint 'echo linting; echo no warnings'
 job cluster-b flaky 'echo this job fails on purpose; exit 3'
 
-for cluster in cluster-a cluster-b; do
-  k "$cluster" wait --for=jsonpath='{.status.phase}'=Succeeded pod -l demo=yes --timeout=60s >/dev/null 2>&1 || true
-done
+echo "waiting for the pods to finish (kubectl get pods -w on cluster-a):"
+k cluster-a get pods -w & watcher=$!
+k cluster-a wait --for=jsonpath='{.status.phase}'=Succeeded pod/compile pod/unit-tests --timeout=60s >/dev/null || true
+k cluster-b wait --for=jsonpath='{.status.phase}'=Succeeded pod/lint --timeout=60s >/dev/null || true
+k cluster-b wait --for=jsonpath='{.status.phase}'=Failed pod/flaky --timeout=60s >/dev/null || true
+kill "$watcher" 2>/dev/null || true
 status=0
 for cluster in cluster-a cluster-b; do
   echo "== $cluster"

@@ -48,7 +48,9 @@ async fn run(api: &Api<Pod>, prefix: &str, count: usize) -> (Vec<Duration>, Dura
     let mut latencies = Vec::new();
     let mut done = std::collections::HashSet::new();
     while done.len() < count {
-        let Some(Ok(watcher::Event::Apply(p))) = stream.next().await else { continue };
+        let Some(Ok(watcher::Event::Apply(p))) = stream.next().await else {
+            continue;
+        };
         let name = p.metadata.name.clone().unwrap_or_default();
         if succeeded(&p) && created_at.contains_key(&name) && done.insert(name.clone()) {
             latencies.push(created_at[&name].elapsed());
@@ -66,8 +68,18 @@ fn main() {
     runtime.block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = dir.path().join("kubeconfig");
-        let _sim = Sim::start(SimConfig { kubeconfig: Some(kubeconfig.clone()), ..Default::default() }).await.unwrap();
-        let config = kube::Config::from_custom_kubeconfig(kube::config::Kubeconfig::read_from(&kubeconfig).unwrap(), &Default::default()).await.unwrap();
+        let _sim = Sim::start(SimConfig {
+            kubeconfig: Some(kubeconfig.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let config = kube::Config::from_custom_kubeconfig(
+            kube::config::Kubeconfig::read_from(&kubeconfig).unwrap(),
+            &Default::default(),
+        )
+        .await
+        .unwrap();
         let api: Api<Pod> = Api::default_namespaced(kube::Client::try_from(config).unwrap());
 
         let mut sequential = Vec::new();

@@ -202,7 +202,10 @@ mod tests {
         assert_eq!(pod["spec"]["serviceAccountName"], "default");
         assert_eq!(pod["spec"]["containers"][0]["imagePullPolicy"], "Always");
         assert_eq!(pod["spec"]["containers"][1]["imagePullPolicy"], "IfNotPresent");
-        assert_eq!(pod["spec"]["containers"][1]["terminationMessagePath"], "/dev/termination-log");
+        assert_eq!(
+            pod["spec"]["containers"][1]["terminationMessagePath"],
+            "/dev/termination-log"
+        );
         assert_eq!(pod["status"], json!({"phase": "Pending", "qosClass": "Burstable"}));
     }
 

@@ -68,9 +68,8 @@ impl ApiError {
             .iter()
             .map(|e| json!({"reason": e.reason, "message": e.message, "field": e.field}))
             .collect();
-        Self::new(422, "Invalid", invalid_message(kind, name, errors)).with_details(
-            json!({"name": name, "group": "", "kind": kind, "causes": causes, "resource": resource}),
-        )
+        Self::new(422, "Invalid", invalid_message(kind, name, errors))
+            .with_details(json!({"name": name, "group": "", "kind": kind, "causes": causes, "resource": resource}))
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -128,9 +127,7 @@ impl IntoResponse for ApiError {
         let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = (code, axum::Json(self.status())).into_response();
         if let Some(secs) = self.retry_after {
-            response
-                .headers_mut()
-                .insert("retry-after", HeaderValue::from(secs));
+            response.headers_mut().insert("retry-after", HeaderValue::from(secs));
         }
         response
     }

@@ -119,9 +119,11 @@ impl Faults {
     }
 
     pub fn pull_fails(&self, image: &str, pull_policy: &str) -> bool {
-        self.image_pulls.lock().unwrap().iter().any(|f| {
-            f.image == image && f.pull_policy.as_deref().is_none_or(|p| p == pull_policy)
-        })
+        self.image_pulls
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|f| f.image == image && f.pull_policy.as_deref().is_none_or(|p| p == pull_policy))
     }
 
     pub fn set_errors(&self, fault: Option<ErrorFault>) {
@@ -139,7 +141,11 @@ impl Faults {
             *remaining -= 1;
         }
         let error = if fault.code == 429 {
-            let mut e = ApiError::new(429, "TooManyRequests", "Too many requests, please try again later (kube-sim fault injection)");
+            let mut e = ApiError::new(
+                429,
+                "TooManyRequests",
+                "Too many requests, please try again later (kube-sim fault injection)",
+            );
             e.retry_after = Some(fault.retry_after_seconds);
             e
         } else {
@@ -159,7 +165,12 @@ mod tests {
     #[test]
     fn error_fault_counts_down() {
         let faults = Faults::default();
-        faults.set_errors(Some(ErrorFault { fraction: 1.0, code: 429, retry_after_seconds: 2, remaining: Some(2) }));
+        faults.set_errors(Some(ErrorFault {
+            fraction: 1.0,
+            code: 429,
+            retry_after_seconds: 2,
+            remaining: Some(2),
+        }));
         let first = faults.injected_error().unwrap();
         assert_eq!((first.code, first.retry_after), (429, Some(2)));
         assert_eq!(faults.injected_error().unwrap().code, 429);
@@ -169,7 +180,10 @@ mod tests {
     #[test]
     fn image_pull_fault_by_policy() {
         let faults = Faults::default();
-        faults.fail_image_pulls(ImagePullFault { image: "alpine".into(), pull_policy: Some("Always".into()) });
+        faults.fail_image_pulls(ImagePullFault {
+            image: "alpine".into(),
+            pull_policy: Some("Always".into()),
+        });
         assert!(faults.pull_fails("alpine", "Always"));
         assert!(!faults.pull_fails("alpine", "IfNotPresent"));
         assert!(!faults.pull_fails("busybox", "Always"));
@@ -183,7 +197,9 @@ mod tests {
         let mut log = faults.drop_signal(StreamKind::Log);
         let watch = faults.drop_signal(StreamKind::Watch);
         faults.drop_streams(&[StreamKind::Log]);
-        tokio::time::timeout(Duration::from_secs(1), log.dropped()).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(1), log.dropped())
+            .await
+            .unwrap();
         assert!(!watch.0.has_changed().unwrap());
     }
 }

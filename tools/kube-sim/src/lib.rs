@@ -116,7 +116,11 @@ impl Sim {
         std::fs::create_dir_all(&data_dir).map_err(|e| SimError::DataDir(data_dir.display().to_string(), e))?;
         let listener = server::bind(config.listen).await?;
         let addr = listener.local_addr().map_err(|e| ServerError::Bind(config.listen, e))?;
-        let credentials = if config.tls { Some(Credentials::generate(&config.name)?) } else { None };
+        let credentials = if config.tls {
+            Some(Credentials::generate(&config.name)?)
+        } else {
+            None
+        };
         let scheme = if config.tls { "https" } else { "http" };
         let url = format!("{scheme}://{addr}");
         let token = uuid::Uuid::new_v4().simple().to_string();
@@ -142,7 +146,17 @@ impl Sim {
         if let Some(path) = &config.kubeconfig {
             server::write_kubeconfig(path, &config.name, &url, Some(&token), credentials.as_ref())?;
         }
-        Ok(Sim { state, addr, url, token, credentials, kubeconfig: config.kubeconfig.clone(), data_dir, _temp: temp, shutdown })
+        Ok(Sim {
+            state,
+            addr,
+            url,
+            token,
+            credentials,
+            kubeconfig: config.kubeconfig.clone(),
+            data_dir,
+            _temp: temp,
+            shutdown,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -165,7 +179,9 @@ impl Sim {
 
     /// A client certificate and key the server accepts (None for plain HTTP).
     pub fn client_identity_pem(&self) -> Option<(&str, &str)> {
-        self.credentials.as_ref().map(|c| (c.client_cert_pem.as_str(), c.client_key_pem.as_str()))
+        self.credentials
+            .as_ref()
+            .map(|c| (c.client_cert_pem.as_str(), c.client_key_pem.as_str()))
     }
 
     pub fn kubeconfig_path(&self) -> Option<&Path> {
@@ -174,7 +190,13 @@ impl Sim {
 
     /// Writes a kubeconfig for this server to `path`.
     pub fn write_kubeconfig(&self, path: &Path) -> Result<(), SimError> {
-        Ok(server::write_kubeconfig(path, &self.state.name, &self.url, Some(&self.token), self.credentials.as_ref())?)
+        Ok(server::write_kubeconfig(
+            path,
+            &self.state.name,
+            &self.url,
+            Some(&self.token),
+            self.credentials.as_ref(),
+        )?)
     }
 
     pub fn data_dir(&self) -> &Path {

@@ -41,7 +41,9 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "kube_sim=info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "kube_sim=info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
@@ -63,7 +65,12 @@ async fn main() -> anyhow::Result<()> {
         ..SimConfig::default()
     };
     let sim = Sim::start(config).await.context("starting kube-sim")?;
-    println!("kube-sim {} serving {} (kubeconfig {})", args.name, sim.url(), args.kubeconfig.display());
+    println!(
+        "kube-sim {} serving {} (kubeconfig {})",
+        args.name,
+        sim.url(),
+        args.kubeconfig.display()
+    );
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}

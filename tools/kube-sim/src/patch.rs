@@ -68,13 +68,12 @@ pub fn apply_patch(kind: PatchKind, target: &Value, body: &[u8]) -> Result<Value
 }
 
 fn parse_body(body: &[u8]) -> Result<Value, PatchError> {
-    serde_json::from_slice(body)
-        .map_err(|e| PatchError::BadRequest(format!("error decoding patch: {e}")))
+    serde_json::from_slice(body).map_err(|e| PatchError::BadRequest(format!("error decoding patch: {e}")))
 }
 
 fn json_patch_op(target: &Value, patch: Value) -> Result<Value, PatchError> {
-    let operations: json_patch::Patch = serde_json::from_value(patch)
-        .map_err(|e| PatchError::BadRequest(format!("invalid JSON patch: {e}")))?;
+    let operations: json_patch::Patch =
+        serde_json::from_value(patch).map_err(|e| PatchError::BadRequest(format!("invalid JSON patch: {e}")))?;
     let mut doc = target.clone();
     json_patch::patch(&mut doc, &operations).map_err(|e| PatchError::Invalid(e.to_string()))?;
     Ok(doc)
@@ -90,9 +89,9 @@ fn merge_patch(target: &Value, patch: &Value) -> Result<Value, PatchError> {
 }
 
 fn require_object(patch: &Value) -> Result<&Map<String, Value>, PatchError> {
-    patch.as_object().ok_or_else(|| {
-        PatchError::BadRequest("the patch body must be a JSON object".to_string())
-    })
+    patch
+        .as_object()
+        .ok_or_else(|| PatchError::BadRequest("the patch body must be a JSON object".to_string()))
 }
 
 // ---------------------------------------------------------------------------
@@ -121,8 +120,14 @@ enum ListStrategy {
 
 fn list_strategy(field: &str) -> ListStrategy {
     match field {
-        "containers" | "initContainers" | "ephemeralContainers" | "env" | "volumes"
-        | "imagePullSecrets" | "containerStatuses" | "initContainerStatuses"
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "env"
+        | "volumes"
+        | "imagePullSecrets"
+        | "containerStatuses"
+        | "initContainerStatuses"
         | "ephemeralContainerStatuses" => ListStrategy::MergeByKey("name"),
         "ports" => ListStrategy::MergeByKey("containerPort"),
         "volumeMounts" => ListStrategy::MergeByKey("mountPath"),
@@ -192,11 +197,7 @@ fn without_directive(patch: &Map<String, Value>) -> Map<String, Value> {
     copy
 }
 
-fn merge_field(
-    result: &mut Map<String, Value>,
-    key: &str,
-    value: &Value,
-) -> Result<(), PatchError> {
+fn merge_field(result: &mut Map<String, Value>, key: &str, value: &Value) -> Result<(), PatchError> {
     match value {
         Value::Null => {
             result.remove(key);
@@ -221,11 +222,7 @@ fn merge_field(
     Ok(())
 }
 
-fn merge_list(
-    field: &str,
-    original: Option<Value>,
-    patch: &[Value],
-) -> Result<Vec<Value>, PatchError> {
+fn merge_list(field: &str, original: Option<Value>, patch: &[Value]) -> Result<Vec<Value>, PatchError> {
     // A `{"$patch": "replace"}` element makes the rest of the patch list the new list.
     if patch.iter().any(is_replace_marker) {
         return clean_list(patch.iter().filter(|item| !is_replace_marker(item)));
@@ -242,9 +239,8 @@ fn merge_list(
 }
 
 fn is_replace_marker(item: &Value) -> bool {
-    item.as_object().is_some_and(|map| {
-        map.len() == 1 && map.get(PATCH_DIRECTIVE).and_then(Value::as_str) == Some("replace")
-    })
+    item.as_object()
+        .is_some_and(|map| map.len() == 1 && map.get(PATCH_DIRECTIVE).and_then(Value::as_str) == Some("replace"))
 }
 
 /// The patch's elements as they will be stored: directives resolved and stripped,
@@ -264,11 +260,7 @@ fn clean_list<'a>(items: impl Iterator<Item = &'a Value>) -> Result<Vec<Value>, 
     Ok(cleaned)
 }
 
-fn merge_keyed_list(
-    mut result: Vec<Value>,
-    patch: &[Value],
-    merge_key: &str,
-) -> Result<Vec<Value>, PatchError> {
+fn merge_keyed_list(mut result: Vec<Value>, patch: &[Value], merge_key: &str) -> Result<Vec<Value>, PatchError> {
     for item in patch {
         let Some(patch_map) = item.as_object() else {
             result.push(item.clone());
@@ -316,17 +308,12 @@ fn directive_lists<'a>(
         let field = key.strip_prefix(prefix)?;
         Some(match value {
             Value::Array(items) => Ok((field, items.as_slice())),
-            _ => Err(PatchError::BadRequest(format!(
-                "{key} must be a list, got {value}"
-            ))),
+            _ => Err(PatchError::BadRequest(format!("{key} must be a list, got {value}"))),
         })
     })
 }
 
-fn delete_from_primitive_lists(
-    result: &mut Map<String, Value>,
-    patch: &Map<String, Value>,
-) -> Result<(), PatchError> {
+fn delete_from_primitive_lists(result: &mut Map<String, Value>, patch: &Map<String, Value>) -> Result<(), PatchError> {
     for entry in directive_lists(patch, DELETE_FROM_PRIMITIVE_LIST) {
         let (field, doomed) = entry?;
         if let Some(Value::Array(list)) = result.get_mut(field) {
@@ -336,10 +323,7 @@ fn delete_from_primitive_lists(
     Ok(())
 }
 
-fn set_element_orders(
-    result: &mut Map<String, Value>,
-    patch: &Map<String, Value>,
-) -> Result<(), PatchError> {
+fn set_element_orders(result: &mut Map<String, Value>, patch: &Map<String, Value>) -> Result<(), PatchError> {
     for entry in directive_lists(patch, SET_ELEMENT_ORDER) {
         let (field, order) = entry?;
         let merge_key = match list_strategy(field) {
@@ -375,10 +359,7 @@ fn reorder(list: &mut Vec<Value>, order: &[Value], merge_key: Option<&str>) {
     list.extend(remaining.into_iter().flatten());
 }
 
-fn retain_keys(
-    result: &mut Map<String, Value>,
-    patch: &Map<String, Value>,
-) -> Result<(), PatchError> {
+fn retain_keys(result: &mut Map<String, Value>, patch: &Map<String, Value>) -> Result<(), PatchError> {
     let Some(retained) = patch.get(RETAIN_KEYS) else {
         return Ok(());
     };
@@ -506,18 +487,12 @@ mod tests {
         });
         let out = patch(PatchKind::Merge, &pod(), body).unwrap();
         assert_eq!(out["metadata"]["labels"], json!({"app": "web", "env": "prod"}));
-        assert_eq!(
-            out["spec"]["containers"],
-            json!([{"name": "only", "image": "x"}])
-        );
+        assert_eq!(out["spec"]["containers"], json!([{"name": "only", "image": "x"}]));
     }
 
     #[test]
     fn strategic_merge_adds_and_removes_labels() {
-        let out = strategic(
-            &pod(),
-            json!({"metadata": {"labels": {"tier": null, "env": "prod"}}}),
-        );
+        let out = strategic(&pod(), json!({"metadata": {"labels": {"tier": null, "env": "prod"}}}));
         assert_eq!(out["metadata"]["labels"], json!({"app": "web", "env": "prod"}));
         assert_eq!(out["metadata"]["name"], "web");
     }
@@ -594,10 +569,7 @@ mod tests {
     fn strategic_merge_replaces_lists_without_merge_key() {
         let body = json!({"spec": {"tolerations": [{"key": "b", "operator": "Exists"}]}});
         let out = strategic(&pod(), body);
-        assert_eq!(
-            out["spec"]["tolerations"],
-            json!([{"key": "b", "operator": "Exists"}])
-        );
+        assert_eq!(out["spec"]["tolerations"], json!([{"key": "b", "operator": "Exists"}]));
     }
 
     #[test]
@@ -614,10 +586,7 @@ mod tests {
             {"name": "solo", "image": "solo:1"}
         ]}});
         let out = strategic(&pod(), body);
-        assert_eq!(
-            out["spec"]["containers"],
-            json!([{"name": "solo", "image": "solo:1"}])
-        );
+        assert_eq!(out["spec"]["containers"], json!([{"name": "solo", "image": "solo:1"}]));
     }
 
     #[test]
@@ -631,11 +600,7 @@ mod tests {
         assert_eq!(containers[0]["name"], "sidecar");
         assert_eq!(containers[0]["image"], "sidecar:2");
         assert_eq!(containers[1]["name"], "app");
-        assert!(out["spec"]
-            .as_object()
-            .unwrap()
-            .keys()
-            .all(|k| !k.starts_with('$')));
+        assert!(out["spec"].as_object().unwrap().keys().all(|k| !k.starts_with('$')));
     }
 
     #[test]

@@ -25,10 +25,7 @@ impl Query {
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     pub fn all(&self, key: &str) -> Vec<String> {
@@ -47,9 +44,10 @@ impl Query {
     pub fn int(&self, key: &str) -> ApiResult<Option<i64>> {
         match self.get(key) {
             None | Some("") => Ok(None),
-            Some(v) => v.parse().map(Some).map_err(|_| {
-                ApiError::bad_request(format!("invalid value {v:?} for query parameter {key}"))
-            }),
+            Some(v) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| ApiError::bad_request(format!("invalid value {v:?} for query parameter {key}"))),
         }
     }
 }
@@ -85,7 +83,9 @@ mod tests {
 
     #[test]
     fn parses_kube_rs_style_queries() {
-        let q = Query::parse(Some("&container=main&follow=true&command=sh&command=-c&command=echo+hi%3B+exit+3"));
+        let q = Query::parse(Some(
+            "&container=main&follow=true&command=sh&command=-c&command=echo+hi%3B+exit+3",
+        ));
         assert_eq!(q.get("container"), Some("main"));
         assert!(q.flag("follow"));
         assert_eq!(q.all("command"), vec!["sh", "-c", "echo hi; exit 3"]);

@@ -65,14 +65,7 @@ pub const NAMESPACES: Resource = Resource {
     short_names: &["ns"],
 };
 
-pub const ALL: &[Resource] = &[
-    PODS,
-    SECRETS,
-    CONFIG_MAPS,
-    EVENTS,
-    SERVICE_ACCOUNTS,
-    NAMESPACES,
-];
+pub const ALL: &[Resource] = &[PODS, SECRETS, CONFIG_MAPS, EVENTS, SERVICE_ACCOUNTS, NAMESPACES];
 
 impl Resource {
     pub fn by_plural(plural: &str) -> Option<Resource> {
@@ -100,9 +93,7 @@ impl Resource {
         }
         let mut entries = vec![entry];
         if *self == PODS {
-            let sub = |name: &str, kind: &str, verbs: &[&str]| {
-                json!({"name": name, "singularName": "", "namespaced": true, "kind": kind, "verbs": verbs})
-            };
+            let sub = |name: &str, kind: &str, verbs: &[&str]| json!({"name": name, "singularName": "", "namespaced": true, "kind": kind, "verbs": verbs});
             entries.push(sub("pods/log", "Pod", &["get"]));
             entries.push(sub("pods/exec", "PodExecOptions", &["create", "get"]));
             entries.push(sub("pods/status", "Pod", &["get", "patch", "update"]));

@@ -50,9 +50,7 @@ impl Requirement {
     fn matches(&self, labels: Option<&Value>) -> bool {
         let value = label_value(labels, &self.key);
         match self.operator {
-            Operator::Equals | Operator::DoubleEquals | Operator::In => {
-                value.is_some_and(|v| self.has_value(v))
-            }
+            Operator::Equals | Operator::DoubleEquals | Operator::In => value.is_some_and(|v| self.has_value(v)),
             Operator::NotEquals | Operator::NotIn => !value.is_some_and(|v| self.has_value(v)),
             Operator::Exists => value.is_some(),
             Operator::DoesNotExist => value.is_none(),
@@ -188,10 +186,7 @@ impl Lexer<'_> {
             self.pos += 1;
         }
         let literal = &self.s[start..self.pos];
-        (
-            keyword(literal).unwrap_or(Token::Identifier),
-            literal.to_string(),
-        )
+        (keyword(literal).unwrap_or(Token::Identifier), literal.to_string())
     }
 
     /// Takes the longest run of special symbols that still forms an operator, so
@@ -214,10 +209,7 @@ impl Lexer<'_> {
             }
             None => {
                 let found = &self.s[start..self.pos];
-                (
-                    Token::Error,
-                    format!("error expected: keyword found '{found}'"),
-                )
+                (Token::Error, format!("error expected: keyword found '{found}'"))
             }
         }
     }
@@ -283,16 +275,10 @@ impl Parser {
                         Token::Comma => {
                             let (next, literal) = self.lookahead(Context::Values);
                             if next != Token::Identifier && next != Token::DoesNotExist {
-                                return Err(format!(
-                                    "found '{literal}', expected: identifier after ','"
-                                ));
+                                return Err(format!("found '{literal}', expected: identifier after ','"));
                             }
                         }
-                        _ => {
-                            return Err(format!(
-                                "found '{literal}', expected: ',' or 'end of string'"
-                            ))
-                        }
+                        _ => return Err(format!("found '{literal}', expected: ',' or 'end of string'")),
                     }
                 }
                 Token::EndOfString => return Ok(requirements),
@@ -350,11 +336,7 @@ impl Parser {
             Token::LessThan => Operator::LessThan,
             Token::NotIn => Operator::NotIn,
             Token::NotEquals => Operator::NotEquals,
-            _ => {
-                return Err(format!(
-                    "found '{literal}', expected: in, notin, =, ==, !=, gt, lt"
-                ))
-            }
+            _ => return Err(format!("found '{literal}', expected: in, notin, =, ==, !=, gt, lt")),
         })
     }
 
@@ -377,9 +359,7 @@ impl Parser {
                 self.consume(Context::Values);
                 Ok(BTreeSet::from([String::new()]))
             }
-            _ => Err(format!(
-                "found '{literal}', expected: ',', ')' or identifier"
-            )),
+            _ => Err(format!("found '{literal}', expected: ',', ')' or identifier")),
         }
     }
 
@@ -433,11 +413,7 @@ impl Parser {
 
 /// Checks the values against the operator and the label value syntax, like
 /// apimachinery's `NewRequirement`, and reports every problem at once.
-fn new_requirement(
-    key: String,
-    operator: Operator,
-    values: Vec<String>,
-) -> Result<Requirement, String> {
+fn new_requirement(key: String, operator: Operator, values: Vec<String>) -> Result<Requirement, String> {
     let mut errors = Vec::new();
     match operator {
         Operator::In | Operator::NotIn if values.is_empty() => errors.push(invalid(
@@ -445,13 +421,11 @@ fn new_requirement(
             "[]",
             "for 'in', 'notin' operators, values set can't be empty",
         )),
-        Operator::Equals | Operator::DoubleEquals | Operator::NotEquals if values.len() != 1 => {
-            errors.push(invalid(
-                "values",
-                &format!("{values:?}"),
-                "exact-match compatibility requires one single value",
-            ))
-        }
+        Operator::Equals | Operator::DoubleEquals | Operator::NotEquals if values.len() != 1 => errors.push(invalid(
+            "values",
+            &format!("{values:?}"),
+            "exact-match compatibility requires one single value",
+        )),
         Operator::GreaterThan | Operator::LessThan => {
             for (i, value) in values.iter().enumerate() {
                 if value.parse::<i64>().is_err() {
@@ -476,11 +450,7 @@ fn new_requirement(
         }
     }
     match errors.len() {
-        0 => Ok(Requirement {
-            key,
-            operator,
-            values,
-        }),
+        0 => Ok(Requirement { key, operator, values }),
         1 => Err(errors.remove(0)),
         _ => Err(format!("[{}]", errors.join(", "))),
     }
@@ -502,8 +472,7 @@ fn validate_label_key(key: &str, path: &str) -> Result<(), String> {
 const QUALIFIED_NAME_FMT: &str = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
 const QUALIFIED_NAME_MSG: &str = "must consist of alphanumeric characters, '-', '_' or '.', \
      and must start and end with an alphanumeric character";
-const DNS1123_SUBDOMAIN_FMT: &str =
-    r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
+const DNS1123_SUBDOMAIN_FMT: &str = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
 const DNS1123_SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case \
      alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
 const LABEL_VALUE_MSG: &str = "a valid label must be an empty string or consist of alphanumeric \
@@ -709,14 +678,12 @@ fn split_field_terms(selector: &str) -> Vec<&str> {
 
 /// Splits a term at its first operator, trying `!=` and `==` before `=`.
 fn split_field_term(term: &str) -> Option<(&str, &'static str, &str)> {
-    (0..term.len())
-        .filter(|&i| term.is_char_boundary(i))
-        .find_map(|i| {
-            ["!=", "==", "="]
-                .into_iter()
-                .find(|op| term[i..].starts_with(op))
-                .map(|op| (&term[..i], op, &term[i + op.len()..]))
-        })
+    (0..term.len()).filter(|&i| term.is_char_boundary(i)).find_map(|i| {
+        ["!=", "==", "="]
+            .into_iter()
+            .find(|op| term[i..].starts_with(op))
+            .map(|op| (&term[..i], op, &term[i + op.len()..]))
+    })
 }
 
 /// apimachinery's `fields.UnescapeValue`: `\\`, `\,` and `\=` are the only escapes,
@@ -727,9 +694,7 @@ fn unescape_field_value(s: &str) -> Result<String, String> {
     for c in s.chars() {
         if escaped {
             if !matches!(c, '\\' | ',' | '=') {
-                return Err(format!(
-                    "invalid field selector: invalid escape sequence: \\{c}"
-                ));
+                return Err(format!("invalid field selector: invalid escape sequence: \\{c}"));
             }
             out.push(c);
             escaped = false;
@@ -792,9 +757,7 @@ fn convert_field_label<'a>(resource: &str, label: &'a str) -> Option<&'a str> {
         "metadata.name" | "metadata.namespace" => Some(label),
         // Old v1 clients still send `spec.host` for pods.
         "spec.host" if resource == "pods" => Some("spec.nodeName"),
-        _ => resource_field_labels(resource)
-            .contains(&label)
-            .then_some(label),
+        _ => resource_field_labels(resource).contains(&label).then_some(label),
     }
 }
 
@@ -811,8 +774,8 @@ fn field_values(resource: &str, obj: &Value, label: &str) -> Vec<String> {
             return values;
         }
     }
-    let supported = matches!(label, "metadata.name" | "metadata.namespace")
-        || resource_field_labels(resource).contains(&label);
+    let supported =
+        matches!(label, "metadata.name" | "metadata.namespace") || resource_field_labels(resource).contains(&label);
     if !supported {
         return vec![String::new()];
     }
@@ -934,9 +897,7 @@ mod tests {
         assert!(!selects("replicas>3", &l));
         assert!(selects("replicas<4", &l));
         assert!(!selects("missing<4", &l));
-        let err = LabelSelector::parse("replicas>abc")
-            .unwrap_err()
-            .to_string();
+        let err = LabelSelector::parse("replicas>abc").unwrap_err().to_string();
         assert!(err.contains("the value must be an integer"), "{err}");
     }
 
@@ -956,14 +917,8 @@ mod tests {
         );
         assert_eq!(err("a=b c"), "found 'c', expected: ',' or 'end of string'");
         assert_eq!(err("a=b,"), "found '', expected: identifier after ','");
-        assert_eq!(
-            err(",a"),
-            "found ',', expected: !, identifier, or 'end of string'"
-        );
-        assert_eq!(
-            err("a in b"),
-            "unable to parse requirement: found 'b' expected: '('"
-        );
+        assert_eq!(err(",a"), "found ',', expected: !, identifier, or 'end of string'");
+        assert_eq!(err("a in b"), "unable to parse requirement: found 'b' expected: '('");
         assert_eq!(
             err("a in (b"),
             "unable to parse requirement: found '', expected: ',' or ')'"
@@ -975,20 +930,13 @@ mod tests {
     fn invalid_keys_and_values_are_rejected() {
         let err = LabelSelector::parse("-bad=x").unwrap_err().to_string();
         assert!(
-            err.starts_with(
-                "unable to parse requirement: <nil>: Invalid value: \"-bad\": name part must consist of"
-            ),
+            err.starts_with("unable to parse requirement: <nil>: Invalid value: \"-bad\": name part must consist of"),
             "{err}"
         );
         let err = LabelSelector::parse("a/b/c").unwrap_err().to_string();
         assert!(err.contains("a qualified name must consist"), "{err}");
-        let err = LabelSelector::parse("Example.com/x")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("prefix part a lowercase RFC 1123 subdomain"),
-            "{err}"
-        );
+        let err = LabelSelector::parse("Example.com/x").unwrap_err().to_string();
+        assert!(err.contains("prefix part a lowercase RFC 1123 subdomain"), "{err}");
         let err = LabelSelector::parse("a=-x").unwrap_err().to_string();
         assert!(
             err.contains("values[0][a]: Invalid value: \"-x\": a valid label must be"),
@@ -1001,8 +949,7 @@ mod tests {
 
     #[test]
     fn regex_error_keeps_apimachinery_spacing() {
-        assert!(qualified_name_message()
-            .contains("(e.g. 'MyName',  or 'my.name',  or '123-abc', regex used"));
+        assert!(qualified_name_message().contains("(e.g. 'MyName',  or 'my.name',  or '123-abc', regex used"));
     }
 
     fn pod() -> Value {
@@ -1015,9 +962,7 @@ mod tests {
     }
 
     fn field_selects(resource: &str, selector: &str, obj: &Value) -> bool {
-        FieldSelector::parse(resource, selector)
-            .unwrap()
-            .matches(resource, obj)
+        FieldSelector::parse(resource, selector).unwrap().matches(resource, obj)
     }
 
     #[test]
@@ -1043,9 +988,7 @@ mod tests {
         assert!(!field_selects("pods", "status.podIPs!=fd00::5", &p));
         assert!(field_selects("pods", "spec.schedulerName=", &p));
         assert!(field_selects("pods", "status.nominatedNodeName=", &p));
-        assert!(FieldSelector::parse("pods", "")
-            .unwrap()
-            .matches("pods", &p));
+        assert!(FieldSelector::parse("pods", "").unwrap().matches("pods", &p));
     }
 
     #[test]
@@ -1065,10 +1008,7 @@ mod tests {
         });
         assert_eq!(field_value("events", &event, "source"), "kubelet");
         assert_eq!(field_value("events", &event, "involvedObject.uid"), "u1");
-        assert_eq!(
-            field_value("events", &event, "involvedObject.fieldPath"),
-            ""
-        );
+        assert_eq!(field_value("events", &event, "involvedObject.fieldPath"), "");
         assert!(field_selects(
             "events",
             "involvedObject.kind=Pod,involvedObject.name=web-0,type=Normal,reason=Started",
@@ -1083,14 +1023,8 @@ mod tests {
     #[test]
     fn unsupported_field_labels_are_rejected() {
         let err = |r: &str, s: &str| FieldSelector::parse(r, s).unwrap_err().to_string();
-        assert_eq!(
-            err("pods", "spec.foo=x"),
-            "field label not supported: spec.foo"
-        );
-        assert_eq!(
-            err("configmaps", "type=x"),
-            "field label not supported: type"
-        );
+        assert_eq!(err("pods", "spec.foo=x"), "field label not supported: spec.foo");
+        assert_eq!(err("configmaps", "type=x"), "field label not supported: type");
         assert_eq!(
             err("secrets", "status.phase=x"),
             "field label not supported: status.phase"
@@ -1102,16 +1036,8 @@ mod tests {
     #[test]
     fn field_selector_escapes() {
         let cm = json!({"metadata": {"name": "a,b=c\\d"}});
-        assert!(field_selects(
-            "configmaps",
-            r"metadata.name=a\,b\=c\\d",
-            &cm
-        ));
-        let err = |s: &str| {
-            FieldSelector::parse("configmaps", s)
-                .unwrap_err()
-                .to_string()
-        };
+        assert!(field_selects("configmaps", r"metadata.name=a\,b\=c\\d", &cm));
+        let err = |s: &str| FieldSelector::parse("configmaps", s).unwrap_err().to_string();
         assert_eq!(
             err(r"metadata.name=a\x"),
             r"invalid field selector: invalid escape sequence: \x"

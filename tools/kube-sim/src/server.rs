@@ -67,18 +67,26 @@ impl Credentials {
         use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
         let ca_key = KeyPair::generate()?;
         let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-        ca_params.distinguished_name.push(DnType::CommonName, format!("kube-sim-ca-{name}"));
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, format!("kube-sim-ca-{name}"));
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let ca = ca_params.self_signed(&ca_key)?;
         let server_key = KeyPair::generate()?;
         let mut server_params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])?;
-        server_params.distinguished_name.push(DnType::CommonName, "kube-apiserver");
+        server_params
+            .distinguished_name
+            .push(DnType::CommonName, "kube-apiserver");
         server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let server = server_params.signed_by(&server_key, &ca, &ca_key)?;
         let client_key = KeyPair::generate()?;
         let mut client_params = CertificateParams::new(Vec::<String>::new())?;
-        client_params.distinguished_name.push(DnType::CommonName, "kube-sim-admin");
-        client_params.distinguished_name.push(DnType::OrganizationName, "system:masters");
+        client_params
+            .distinguished_name
+            .push(DnType::CommonName, "kube-sim-admin");
+        client_params
+            .distinguished_name
+            .push(DnType::OrganizationName, "system:masters");
         client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         let client = client_params.signed_by(&client_key, &ca, &ca_key)?;
         Ok(Credentials {
@@ -96,7 +104,9 @@ impl Credentials {
         let tls = |e: &dyn std::fmt::Display| ServerError::Tls(e.to_string());
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = rustls::RootCertStore::empty();
-        roots.add(CertificateDer::from_pem_slice(self.ca_pem.as_bytes()).map_err(|e| tls(&e))?).map_err(|e| tls(&e))?;
+        roots
+            .add(CertificateDer::from_pem_slice(self.ca_pem.as_bytes()).map_err(|e| tls(&e))?)
+            .map_err(|e| tls(&e))?;
         let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
             .allow_unauthenticated()
             .build()
@@ -120,7 +130,12 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
 }
 
 /// Serves `router` on `listener` until `shutdown` turns true.
-pub fn serve(listener: TcpListener, router: Router, credentials: Option<&Credentials>, mut shutdown: watch::Receiver<bool>) -> Result<tokio::task::JoinHandle<()>, ServerError> {
+pub fn serve(
+    listener: TcpListener,
+    router: Router,
+    credentials: Option<&Credentials>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>, ServerError> {
     let acceptor = credentials.map(Credentials::tls_acceptor).transpose()?;
     Ok(tokio::spawn(async move {
         loop {
@@ -136,7 +151,9 @@ pub fn serve(listener: TcpListener, router: Router, credentials: Option<&Credent
                 match acceptor {
                     Some(acceptor) => {
                         let Ok(tls) = acceptor.accept(stream).await else { return };
-                        let peer = Peer { client_cert: tls.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty()) };
+                        let peer = Peer {
+                            client_cert: tls.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty()),
+                        };
                         serve_connection(tls, router, peer).await;
                     }
                     None => serve_connection(stream, router, Peer::default()).await,
@@ -162,7 +179,13 @@ where
 }
 
 /// Writes the kubeconfig atomically (a reader never sees half a file).
-pub fn write_kubeconfig(path: &Path, name: &str, server: &str, token: Option<&str>, credentials: Option<&Credentials>) -> Result<(), ServerError> {
+pub fn write_kubeconfig(
+    path: &Path,
+    name: &str,
+    server: &str,
+    token: Option<&str>,
+    credentials: Option<&Credentials>,
+) -> Result<(), ServerError> {
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     let mut cluster = serde_json::json!({"server": server});
     let mut user = serde_json::json!({});
@@ -183,7 +206,8 @@ pub fn write_kubeconfig(path: &Path, name: &str, server: &str, token: Option<&st
         "current-context": name,
         "preferences": {},
     });
-    let text = serde_yaml::to_string(&config).map_err(|e| ServerError::Kubeconfig(path.display().to_string(), std::io::Error::other(e)))?;
+    let text = serde_yaml::to_string(&config)
+        .map_err(|e| ServerError::Kubeconfig(path.display().to_string(), std::io::Error::other(e)))?;
     let io = |e| ServerError::Kubeconfig(path.display().to_string(), e);
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(io)?;

@@ -116,9 +116,7 @@ impl Store {
         let items = inner
             .objects
             .iter()
-            .filter(|((plural, ns, _), _)| {
-                *plural == resource.plural && namespace.is_none_or(|want| want == ns)
-            })
+            .filter(|((plural, ns, _), _)| *plural == resource.plural && namespace.is_none_or(|want| want == ns))
             .map(|(_, obj)| obj)
             .filter(|obj| keep(obj))
             .cloned()
@@ -137,7 +135,15 @@ impl Store {
         let rv = inner.bump();
         object["metadata"]["resourceVersion"] = Value::String(rv.to_string());
         inner.objects.insert(key, object.clone());
-        self.record(&mut inner, rv, EventType::Added, resource, namespace, object.clone(), None);
+        self.record(
+            &mut inner,
+            rv,
+            EventType::Added,
+            resource,
+            namespace,
+            object.clone(),
+            None,
+        );
         Ok(object)
     }
 
@@ -199,7 +205,15 @@ impl Store {
             .ok_or_else(|| ApiError::not_found(resource.plural, name))?;
         let rv = inner.bump();
         object["metadata"]["resourceVersion"] = Value::String(rv.to_string());
-        self.record(&mut inner, rv, EventType::Deleted, resource, namespace, object.clone(), None);
+        self.record(
+            &mut inner,
+            rv,
+            EventType::Deleted,
+            resource,
+            namespace,
+            object.clone(),
+            None,
+        );
         Ok(object)
     }
 
@@ -224,18 +238,12 @@ impl Store {
     }
 
     /// A live feed only, with the current RV (for watches that replay a list first).
-    pub fn snapshot_and_subscribe(
-        &self,
-        resource: Resource,
-        namespace: Option<&str>,
-    ) -> (Vec<Value>, WatchStart) {
+    pub fn snapshot_and_subscribe(&self, resource: Resource, namespace: Option<&str>) -> (Vec<Value>, WatchStart) {
         let inner = self.inner.lock().unwrap();
         let items = inner
             .objects
             .iter()
-            .filter(|((plural, ns, _), _)| {
-                *plural == resource.plural && namespace.is_none_or(|want| want == ns)
-            })
+            .filter(|((plural, ns, _), _)| *plural == resource.plural && namespace.is_none_or(|want| want == ns))
             .map(|(_, obj)| obj.clone())
             .collect();
         let start = WatchStart {
@@ -306,7 +314,10 @@ mod tests {
         let s_rv: u64 = s["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap();
         assert!(s_rv > a_rv);
         assert_eq!(store.current_rv(), s_rv);
-        assert_eq!(store.create(PODS, "default", obj("a")).unwrap_err().reason, "AlreadyExists");
+        assert_eq!(
+            store.create(PODS, "default", obj("a")).unwrap_err().reason,
+            "AlreadyExists"
+        );
     }
 
     #[test]
@@ -336,7 +347,11 @@ mod tests {
         // RVs 2..=6 were written; only the last 3 (4,5,6) are kept.
         assert_eq!(store.watch_from(1).err(), Some(4));
         let start = store.watch_from(4).unwrap();
-        let names: Vec<_> = start.backlog.iter().map(|c| c.object["metadata"]["name"].clone()).collect();
+        let names: Vec<_> = start
+            .backlog
+            .iter()
+            .map(|c| c.object["metadata"]["name"].clone())
+            .collect();
         assert_eq!(names, vec![json!("d"), json!("e")]);
         let removed = store.remove(PODS, "default", "a").unwrap();
         assert_eq!(removed["metadata"]["resourceVersion"], "7");

@@ -111,10 +111,7 @@ impl Column {
 
     /// A column kubectl shows only with `-o wide`.
     const fn wide(self) -> Self {
-        Self {
-            priority: 1,
-            ..self
-        }
+        Self { priority: 1, ..self }
     }
 
     const fn format(self, format: &'static str) -> Self {
@@ -236,15 +233,8 @@ const EVENT_COLUMNS: &[Column] = &[
         "The time at which the event was first recorded. (Time of server receipt is in TypeMeta.)",
     )
     .wide(),
-    Column::new(
-        "Count",
-        "string",
-        "The number of times this event has occurred.",
-    )
-    .wide(),
-    Column::new("Name", "string", NAME_DOC)
-        .format("name")
-        .wide(),
+    Column::new("Count", "string", "The number of times this event has occurred.").wide(),
+    Column::new("Name", "string", NAME_DOC).format("name").wide(),
 ];
 
 const SECRET_COLUMNS: &[Column] = &[
@@ -365,9 +355,7 @@ fn items<'a>(obj: &'a Value, pointer: &str) -> &'a [Value] {
 }
 
 fn key_count(obj: &Value, pointer: &str) -> usize {
-    obj.pointer(pointer)
-        .and_then(Value::as_object)
-        .map_or(0, |m| m.len())
+    obj.pointer(pointer).and_then(Value::as_object).map_or(0, |m| m.len())
 }
 
 fn name(obj: &Value) -> &str {
@@ -376,9 +364,7 @@ fn name(obj: &Value) -> &str {
 
 fn timestamp(obj: &Value, pointer: &str) -> Option<DateTime<Utc>> {
     let raw = obj.pointer(pointer)?.as_str()?;
-    DateTime::parse_from_rfc3339(raw)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(raw).ok().map(|t| t.with_timezone(&Utc))
 }
 
 /// kube's `translateTimestampSince`: a human age, or `<unknown>` without a timestamp.
@@ -541,10 +527,7 @@ struct InitScan {
 fn scan_init_containers(pod: &Value, sidecars: &HashSet<&str>) -> InitScan {
     let declared = items(pod, "/spec/initContainers").len();
     let mut scan = InitScan::default();
-    for (i, status) in items(pod, "/status/initContainerStatuses")
-        .iter()
-        .enumerate()
-    {
+    for (i, status) in items(pod, "/status/initContainerStatuses").iter().enumerate() {
         let count = restart_count(status);
         let finished = last_finished(status);
         scan.restarts += count;
@@ -583,11 +566,7 @@ fn init_reason(status: &Value, index: usize, declared: usize) -> String {
 /// A terminated state's reason, or `Signal:N` / `ExitCode:N` when it has none.
 fn terminated_reason(terminated: &Value) -> String {
     match text(terminated, "/reason") {
-        "" => match terminated
-            .get("signal")
-            .and_then(Value::as_i64)
-            .unwrap_or(0)
-        {
+        "" => match terminated.get("signal").and_then(Value::as_i64).unwrap_or(0) {
             0 => format!("ExitCode:{}", exit_code(terminated)),
             signal => format!("Signal:{signal}"),
         },
@@ -622,17 +601,11 @@ fn scan_containers(pod: &Value, summary: &mut PodSummary) {
 }
 
 fn restart_count(status: &Value) -> i64 {
-    status
-        .get("restartCount")
-        .and_then(Value::as_i64)
-        .unwrap_or(0)
+    status.get("restartCount").and_then(Value::as_i64).unwrap_or(0)
 }
 
 fn exit_code(terminated: &Value) -> i64 {
-    terminated
-        .get("exitCode")
-        .and_then(Value::as_i64)
-        .unwrap_or(0)
+    terminated.get("exitCode").and_then(Value::as_i64).unwrap_or(0)
 }
 
 fn is_ready(status: &Value) -> bool {
@@ -771,10 +744,7 @@ mod tests {
 
     fn expect(obj: &Value, ready: &str, status: &str, restarts: &str) {
         let (r, s, n) = summary(obj);
-        assert_eq!(
-            (r.as_str(), s.as_str(), n.as_str()),
-            (ready, status, restarts)
-        );
+        assert_eq!((r.as_str(), s.as_str(), n.as_str()), (ready, status, restarts));
     }
 
     #[test]
@@ -989,17 +959,9 @@ mod tests {
         let c = cells(&p);
         assert_eq!(
             c[5..],
-            [
-                json!("<none>"),
-                json!("<none>"),
-                json!("node-2"),
-                json!("1/2")
-            ]
+            [json!("<none>"), json!("<none>"), json!("node-2"), json!("1/2")]
         );
-        p["metadata"]
-            .as_object_mut()
-            .unwrap()
-            .remove("creationTimestamp");
+        p["metadata"].as_object_mut().unwrap().remove("creationTimestamp");
         assert_eq!(cells(&p)[4], "<unknown>");
     }
 

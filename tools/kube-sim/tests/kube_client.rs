@@ -33,29 +33,59 @@ async fn crud_and_api_errors() {
     let pods: Api<Pod> = Api::default_namespaced(cluster.client().await);
     let created = pods.create(&PostParams::default(), &pod("a", "true")).await.unwrap();
     assert!(created.metadata.uid.is_some());
-    assert_eq!(created.spec.as_ref().unwrap().termination_grace_period_seconds, Some(30));
-    let err = pods.create(&PostParams::default(), &pod("a", "true")).await.unwrap_err();
-    assert!(matches!(&err, kube::Error::Api(s) if s.reason == "AlreadyExists" && s.code == 409), "{err:?}");
+    assert_eq!(
+        created.spec.as_ref().unwrap().termination_grace_period_seconds,
+        Some(30)
+    );
+    let err = pods
+        .create(&PostParams::default(), &pod("a", "true"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.reason == "AlreadyExists" && s.code == 409),
+        "{err:?}"
+    );
     let err = pods.get("nope").await.unwrap_err();
     assert!(matches!(&err, kube::Error::Api(s) if s.code == 404), "{err:?}");
     assert!(pods.get_opt("nope").await.unwrap().is_none());
-    let listed = pods.list(&ListParams::default().labels("suite=kube-client")).await.unwrap();
+    let listed = pods
+        .list(&ListParams::default().labels("suite=kube-client"))
+        .await
+        .unwrap();
     assert_eq!(listed.items.len(), 1);
     assert!(listed.metadata.resource_version.is_some());
-    let by_name = pods.list(&ListParams::default().fields("metadata.name=a")).await.unwrap();
+    let by_name = pods
+        .list(&ListParams::default().fields("metadata.name=a"))
+        .await
+        .unwrap();
     assert_eq!(by_name.items.len(), 1);
-    let err = pods.list(&ListParams::default().fields("spec.bogus=x")).await.unwrap_err();
+    let err = pods
+        .list(&ListParams::default().fields("spec.bogus=x"))
+        .await
+        .unwrap_err();
     assert!(matches!(&err, kube::Error::Api(s) if s.code == 400), "{err:?}");
     let mut invalid = pod("b", "true");
     invalid.spec.as_mut().unwrap().containers[0].image = None;
     let err = pods.create(&PostParams::default(), &invalid).await.unwrap_err();
-    assert!(matches!(&err, kube::Error::Api(s) if s.code == 422 && s.message.contains("spec.containers[0].image")), "{err:?}");
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.code == 422 && s.message.contains("spec.containers[0].image")),
+        "{err:?}"
+    );
     let patched = pods
-        .patch("a", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(json!({"metadata": {"labels": {"extra": "yes"}}})))
+        .patch(
+            "a",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"metadata": {"labels": {"extra": "yes"}}})),
+        )
         .await
         .unwrap();
     assert_eq!(patched.metadata.labels.unwrap()["extra"], "yes");
-    within("pod a to succeed", await_condition(pods.clone(), "a", is_phase("Succeeded"))).await.unwrap();
+    within(
+        "pod a to succeed",
+        await_condition(pods.clone(), "a", is_phase("Succeeded")),
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -63,7 +93,10 @@ async fn secret_volume_env_and_termination_message() {
     let cluster = start().await;
     let client = cluster.client().await;
     let secrets: Api<Secret> = Api::default_namespaced(client.clone());
-    let secret: Secret = serde_json::from_value(json!({"metadata": {"name": "job-1"}, "stringData": {"token": "s3cret", "script": "echo from-script"}})).unwrap();
+    let secret: Secret = serde_json::from_value(
+        json!({"metadata": {"name": "job-1"}, "stringData": {"token": "s3cret", "script": "echo from-script"}}),
+    )
+    .unwrap();
     secrets.create(&PostParams::default(), &secret).await.unwrap();
     let pods: Api<Pod> = Api::default_namespaced(client);
     let spec: Pod = serde_json::from_value(json!({
@@ -77,8 +110,17 @@ async fn secret_volume_env_and_termination_message() {
     }))
     .unwrap();
     pods.create(&PostParams::default(), &spec).await.unwrap();
-    let done = within("the pod to fail", await_condition(pods.clone(), "uses-secret", is_phase("Failed"))).await.unwrap().unwrap();
-    let state = done.status.unwrap().container_statuses.unwrap()[0].state.clone().unwrap();
+    let done = within(
+        "the pod to fail",
+        await_condition(pods.clone(), "uses-secret", is_phase("Failed")),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let state = done.status.unwrap().container_statuses.unwrap()[0]
+        .state
+        .clone()
+        .unwrap();
     let terminated = state.terminated.unwrap();
     assert_eq!(terminated.exit_code, 4);
     assert_eq!(terminated.reason.as_deref(), Some("Error"));
@@ -129,8 +171,19 @@ async fn watcher_survives_dropped_streams() {
 async fn too_old_resource_version_is_an_error_event() {
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
-    let sim = kube_sim::Sim::start(kube_sim::SimConfig { kubeconfig: Some(kubeconfig.clone()), history_limit: 5, ..Default::default() }).await.unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kube::config::Kubeconfig::read_from(&kubeconfig).unwrap(), &Default::default()).await.unwrap();
+    let sim = kube_sim::Sim::start(kube_sim::SimConfig {
+        kubeconfig: Some(kubeconfig.clone()),
+        history_limit: 5,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(&kubeconfig).unwrap(),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
     let pods: Api<Pod> = Api::default_namespaced(kube::Client::try_from(config).unwrap());
     let secrets: Api<Secret> = Api::default_namespaced(pods.clone().into_client());
     for i in 0..10 {
@@ -152,12 +205,27 @@ async fn too_old_resource_version_is_an_error_event() {
 async fn log_follow_resumes_after_a_drop_without_losing_lines() {
     let cluster = start().await;
     let pods: Api<Pod> = Api::default_namespaced(cluster.client().await);
-    pods.create(&PostParams::default(), &pod("chatty", "for i in $(seq 1 40); do echo line-$i; sleep 0.05; done")).await.unwrap();
-    within("chatty to run", await_condition(pods.clone(), "chatty", is_phase("Running"))).await.unwrap();
+    pods.create(
+        &PostParams::default(),
+        &pod("chatty", "for i in $(seq 1 40); do echo line-$i; sleep 0.05; done"),
+    )
+    .await
+    .unwrap();
+    within(
+        "chatty to run",
+        await_condition(pods.clone(), "chatty", is_phase("Running")),
+    )
+    .await
+    .unwrap();
 
     // Follow with timestamps; after the first lines, cut the stream; resume with sinceTime
     // (whole seconds) and drop what we already have by timestamp, as the worker will.
-    let params = LogParams { follow: true, timestamps: true, container: Some("main".into()), ..Default::default() };
+    let params = LogParams {
+        follow: true,
+        timestamps: true,
+        container: Some("main".into()),
+        ..Default::default()
+    };
     let mut lines = pods.log_stream("chatty", &params).await.unwrap().lines();
     let mut received: Vec<(String, String)> = Vec::new();
     within("the first lines", async {
@@ -169,13 +237,19 @@ async fn log_follow_resumes_after_a_drop_without_losing_lines() {
     })
     .await;
     cluster.sim.faults().drop_streams(&[StreamKind::Log]);
-    within("the dropped stream to end", async { while lines.try_next().await.ok().flatten().is_some() {} }).await;
+    within("the dropped stream to end", async {
+        while lines.try_next().await.ok().flatten().is_some() {}
+    })
+    .await;
 
     let last_ts = received.last().unwrap().0.clone();
     // kube rounds sinceTime to the *nearest* second, which can skip lines: floor it first.
     let last: jiff::Timestamp = last_ts.parse().unwrap();
     let since = jiff::Timestamp::from_second(last.as_second()).unwrap();
-    let resume = LogParams { since_time: Some(since), ..params.clone() };
+    let resume = LogParams {
+        since_time: Some(since),
+        ..params.clone()
+    };
     let mut lines = pods.log_stream("chatty", &resume).await.unwrap().lines();
     within("the rest of the log", async {
         while let Some(line) = lines.try_next().await.unwrap() {
@@ -195,10 +269,21 @@ async fn log_follow_resumes_after_a_drop_without_losing_lines() {
 async fn exec_reports_the_exit_status() {
     let cluster = start().await;
     let pods: Api<Pod> = Api::default_namespaced(cluster.client().await);
-    pods.create(&PostParams::default(), &pod("sleeper", "sleep 3600")).await.unwrap();
-    within("sleeper to run", await_condition(pods.clone(), "sleeper", is_phase("Running"))).await.unwrap();
+    pods.create(&PostParams::default(), &pod("sleeper", "sleep 3600"))
+        .await
+        .unwrap();
+    within(
+        "sleeper to run",
+        await_condition(pods.clone(), "sleeper", is_phase("Running")),
+    )
+    .await
+    .unwrap();
     let mut attached = pods
-        .exec("sleeper", ["sh", "-c", "read x; echo got $x; exit 7"], &AttachParams::default().stdin(true).stderr(false))
+        .exec(
+            "sleeper",
+            ["sh", "-c", "read x; echo got $x; exit 7"],
+            &AttachParams::default().stdin(true).stderr(false),
+        )
         .await
         .unwrap();
     let mut stdin = attached.stdin().unwrap();
@@ -213,7 +298,15 @@ async fn exec_reports_the_exit_status() {
     assert_eq!(output, "got input\n");
     let status = within("exec status", status).await.unwrap();
     assert_eq!(status.reason.as_deref(), Some("NonZeroExitCode"));
-    let code = status.details.unwrap().causes.unwrap().into_iter().find(|c| c.reason.as_deref() == Some("ExitCode")).unwrap().message;
+    let code = status
+        .details
+        .unwrap()
+        .causes
+        .unwrap()
+        .into_iter()
+        .find(|c| c.reason.as_deref() == Some("ExitCode"))
+        .unwrap()
+        .message;
     assert_eq!(code.as_deref(), Some("7"));
     within("join", attached.join()).await.unwrap();
 }
@@ -223,17 +316,34 @@ async fn graceful_delete_and_owned_secret_collection() {
     let cluster = start().await;
     let client = cluster.client().await;
     let pods: Api<Pod> = Api::default_namespaced(client.clone());
-    let running = pods.create(&PostParams::default(), &pod("victim", "trap 'exit 0' TERM; while true; do sleep 0.1; done")).await.unwrap();
+    let running = pods
+        .create(
+            &PostParams::default(),
+            &pod("victim", "trap 'exit 0' TERM; while true; do sleep 0.1; done"),
+        )
+        .await
+        .unwrap();
     let secrets: Api<Secret> = Api::default_namespaced(client);
     let owned: Secret = serde_json::from_value(json!({"metadata": {"name": "victim-secret", "ownerReferences": [
-        {"apiVersion": "v1", "kind": "Pod", "name": "victim", "uid": running.metadata.uid}]}})).unwrap();
+        {"apiVersion": "v1", "kind": "Pod", "name": "victim", "uid": running.metadata.uid}]}}))
+    .unwrap();
     secrets.create(&PostParams::default(), &owned).await.unwrap();
-    within("victim to run", await_condition(pods.clone(), "victim", is_phase("Running"))).await.unwrap();
+    within(
+        "victim to run",
+        await_condition(pods.clone(), "victim", is_phase("Running")),
+    )
+    .await
+    .unwrap();
     let response = pods.delete("victim", &DeleteParams::default()).await.unwrap();
     let pending = response.left().expect("a running pod is deleted gracefully");
     assert!(pending.metadata.deletion_timestamp.is_some());
     let uid = pending.metadata.uid.unwrap();
-    within("victim to go", await_condition(pods.clone(), "victim", conditions::is_deleted(&uid))).await.unwrap();
+    within(
+        "victim to go",
+        await_condition(pods.clone(), "victim", conditions::is_deleted(&uid)),
+    )
+    .await
+    .unwrap();
     within("the owned secret to be collected", async {
         while secrets.get_opt("victim-secret").await.unwrap().is_some() {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -245,17 +355,35 @@ async fn graceful_delete_and_owned_secret_collection() {
 #[tokio::test(flavor = "multi_thread")]
 async fn image_pull_failures_keep_the_pod_pending() {
     let cluster = start().await;
-    cluster.sim.faults().fail_image_pulls(kube_sim::faults::ImagePullFault { image: "registry.example/broken:1".into(), pull_policy: None });
+    cluster.sim.faults().fail_image_pulls(kube_sim::faults::ImagePullFault {
+        image: "registry.example/broken:1".into(),
+        pull_policy: None,
+    });
     let pods: Api<Pod> = Api::default_namespaced(cluster.client().await);
     let mut p = pod("broken", "true");
     p.spec.as_mut().unwrap().containers[0].image = Some("registry.example/broken:1".into());
     pods.create(&PostParams::default(), &p).await.unwrap();
     let backoff = |pod: Option<&Pod>| {
-        pod.and_then(|p| p.status.as_ref()).and_then(|s| s.container_statuses.as_ref()).and_then(|c| c[0].state.as_ref()).and_then(|s| s.waiting.as_ref()).and_then(|w| w.reason.as_deref())
+        pod.and_then(|p| p.status.as_ref())
+            .and_then(|s| s.container_statuses.as_ref())
+            .and_then(|c| c[0].state.as_ref())
+            .and_then(|s| s.waiting.as_ref())
+            .and_then(|w| w.reason.as_deref())
             == Some("ImagePullBackOff")
     };
-    let pending = within("ImagePullBackOff", await_condition(pods.clone(), "broken", backoff)).await.unwrap().unwrap();
+    let pending = within("ImagePullBackOff", await_condition(pods.clone(), "broken", backoff))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(pending.status.unwrap().phase.as_deref(), Some("Pending"));
-    cluster.sim.faults().clear_image_pull_failure("registry.example/broken:1");
-    within("the pod to run once the image pulls", await_condition(pods, "broken", is_phase("Succeeded"))).await.unwrap();
+    cluster
+        .sim
+        .faults()
+        .clear_image_pull_failure("registry.example/broken:1");
+    within(
+        "the pod to run once the image pulls",
+        await_condition(pods, "broken", is_phase("Succeeded")),
+    )
+    .await
+    .unwrap();
 }

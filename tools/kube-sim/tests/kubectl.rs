@@ -29,8 +29,13 @@ fn base_args(cluster: &TestCluster) -> Vec<String> {
 async fn kubectl(cluster: &TestCluster, args: &[&str]) -> Output {
     require_kubectl();
     let mut command = tokio::process::Command::new(KUBECTL);
-    command.args(base_args(cluster)).args(args).env_remove("KUBECTL_REMOTE_COMMAND_WEBSOCKETS");
-    within(&format!("kubectl {}", args.join(" ")), command.output()).await.expect("kubectl runs")
+    command
+        .args(base_args(cluster))
+        .args(args)
+        .env_remove("KUBECTL_REMOTE_COMMAND_WEBSOCKETS");
+    within(&format!("kubectl {}", args.join(" ")), command.output())
+        .await
+        .expect("kubectl runs")
 }
 
 async fn kubectl_stdin(cluster: &TestCluster, args: &[&str], stdin: &str) -> Output {
@@ -51,11 +56,24 @@ async fn kubectl_stdin(cluster: &TestCluster, args: &[&str], stdin: &str) -> Out
 }
 
 fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 async fn wait_for_phase(cluster: &TestCluster, pod: &str, phase: &str) {
-    let out = kubectl(cluster, &["wait", &format!("--for=jsonpath={{.status.phase}}={phase}"), &format!("pod/{pod}"), "--timeout=60s"]).await;
+    let out = kubectl(
+        cluster,
+        &[
+            "wait",
+            &format!("--for=jsonpath={{.status.phase}}={phase}"),
+            &format!("pod/{pod}"),
+            "--timeout=60s",
+        ],
+    )
+    .await;
     assert!(out.status.success(), "pod {pod} never reached {phase}: {}", text(&out));
 }
 
@@ -115,9 +133,15 @@ async fn create_watch_logs_and_events() {
         }
     })
     .await;
-    assert!(seen[0].split_whitespace().collect::<Vec<_>>() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"], "{seen:?}");
+    assert!(
+        seen[0].split_whitespace().collect::<Vec<_>>() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"],
+        "{seen:?}"
+    );
     let statuses: Vec<&str> = seen[1..].iter().filter_map(|l| l.split_whitespace().nth(2)).collect();
-    assert!(statuses.contains(&"Pending") || statuses.iter().any(|s| s.starts_with("Init:")), "{statuses:?}");
+    assert!(
+        statuses.contains(&"Pending") || statuses.iter().any(|s| s.starts_with("Init:")),
+        "{statuses:?}"
+    );
     assert_eq!(statuses.last(), Some(&"Completed"), "{seen:?}");
 
     let listed = kubectl(&cluster, &["get", "pods"]).await;
@@ -153,7 +177,10 @@ async fn logs_follow_streams_until_the_container_ends() {
     wait_for_phase(&cluster, "ticker", "Running").await;
     let followed = kubectl(&cluster, &["logs", "-f", "ticker"]).await;
     assert!(followed.status.success(), "{}", text(&followed));
-    assert_eq!(String::from_utf8_lossy(&followed.stdout), "tick 1\ntick 2\ntick 3\ntick 4\ntick 5\n");
+    assert_eq!(
+        String::from_utf8_lossy(&followed.stdout),
+        "tick 1\ntick 2\ntick 3\ntick 4\ntick 5\n"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -161,13 +188,34 @@ async fn exec_prints_output_and_returns_the_exit_code() {
     let cluster = start().await;
     let pod = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"box"},"spec":{"containers":[
         {"name":"c","image":"busybox","command":["sleep","3600"],"env":[{"name":"WHO","value":"container"}],"workingDir":"/tmp"}]}}"#;
-    assert!(kubectl_stdin(&cluster, &["create", "-f", "-"], pod).await.status.success());
+    assert!(kubectl_stdin(&cluster, &["create", "-f", "-"], pod)
+        .await
+        .status
+        .success());
     wait_for_phase(&cluster, "box", "Running").await;
-    let out = kubectl(&cluster, &["exec", "box", "-c", "c", "--", "sh", "-c", "echo hi; echo $WHO; pwd; echo oops >&2; exit 3"]).await;
+    let out = kubectl(
+        &cluster,
+        &[
+            "exec",
+            "box",
+            "-c",
+            "c",
+            "--",
+            "sh",
+            "-c",
+            "echo hi; echo $WHO; pwd; echo oops >&2; exit 3",
+        ],
+    )
+    .await;
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\ncontainer\n/tmp\n");
     assert!(String::from_utf8_lossy(&out.stderr).contains("oops"));
-    let input = kubectl_stdin(&cluster, &["exec", "-i", "box", "--", "sh", "-c", "cat; echo end"], "from stdin\n").await;
+    let input = kubectl_stdin(
+        &cluster,
+        &["exec", "-i", "box", "--", "sh", "-c", "cat; echo end"],
+        "from stdin\n",
+    )
+    .await;
     assert!(input.status.success(), "{}", text(&input));
     assert_eq!(String::from_utf8_lossy(&input.stdout), "from stdin\nend\n");
 }
@@ -184,7 +232,10 @@ async fn delete_waits_for_graceful_termination() {
         "command":["sh","-c","trap 'sleep 1; echo got-term > /out/term; exit 0' TERM; echo ready > /out/ready; while true; do sleep 0.1; done"]}}]}}}}"#,
         marker_dir.display()
     );
-    assert!(kubectl_stdin(&cluster, &["create", "-f", "-"], &pod).await.status.success());
+    assert!(kubectl_stdin(&cluster, &["create", "-f", "-"], &pod)
+        .await
+        .status
+        .success());
     wait_for_phase(&cluster, "graceful", "Running").await;
     let ready = within("the container to start", async {
         while !marker_dir.join("ready").exists() {
@@ -221,7 +272,11 @@ fn kubectl_version_reaches_the_server() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let cluster = runtime.block_on(start());
     require_kubectl();
-    let out = Command::new(KUBECTL).args(base_args(&cluster)).args(["version", "-o", "json"]).output().unwrap();
+    let out = Command::new(KUBECTL)
+        .args(base_args(&cluster))
+        .args(["version", "-o", "json"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("v1.32.0-sim"));
 }

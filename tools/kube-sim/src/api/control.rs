@@ -49,14 +49,21 @@ pub fn handle(state: &SimState, method: &Method, path: &str, bytes: &Bytes) -> A
     let faults = &state.faults;
     match (method.as_str(), segments.as_slice()) {
         ("POST", ["sim", "faults", "drop-streams"]) => faults.drop_streams(&body::<DropStreams>(bytes)?.kinds),
-        ("PUT", ["sim", "faults", "schedule-delay"]) => faults.set_schedule_delay(Duration::from_millis(body::<Delay>(bytes)?.millis)),
+        ("PUT", ["sim", "faults", "schedule-delay"]) => {
+            faults.set_schedule_delay(Duration::from_millis(body::<Delay>(bytes)?.millis))
+        }
         ("POST", ["sim", "faults", "image-pull"]) => faults.fail_image_pulls(body::<ImagePullFault>(bytes)?),
-        ("DELETE", ["sim", "faults", "image-pull"]) => faults.clear_image_pull_failure(&body::<ImagePullFault>(bytes)?.image),
+        ("DELETE", ["sim", "faults", "image-pull"]) => {
+            faults.clear_image_pull_failure(&body::<ImagePullFault>(bytes)?.image)
+        }
         ("PUT", ["sim", "faults", "errors"]) => faults.set_errors(Some(body::<ErrorFault>(bytes)?)),
         ("DELETE", ["sim", "faults", "errors"]) => faults.set_errors(None),
         ("POST", ["sim", "pods", namespace, name, "kill"]) => {
             let kill: Kill = body(bytes)?;
-            state.kubelet.kill_container(namespace, name, &kill.container, kill.signal).map_err(ApiError::bad_request)?;
+            state
+                .kubelet
+                .kill_container(namespace, name, &kill.container, kill.signal)
+                .map_err(ApiError::bad_request)?;
         }
         _ => return Err(ApiError::path_not_found()),
     }

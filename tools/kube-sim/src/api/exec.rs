@@ -49,7 +49,11 @@ fn prepare(state: &SimState, namespace: &str, name: &str, query: &Query) -> ApiR
         .runtime(namespace, name)
         .and_then(|r| r.container(&container))
         .filter(|run| run.pid.is_some())
-        .ok_or_else(|| ApiError::bad_request(format!("unable to upgrade connection: container not found (\"{container}\")")))?;
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "unable to upgrade connection: container not found (\"{container}\")"
+            ))
+        })?;
     let tty = query.flag("tty");
     Ok(ExecRequest {
         command,
@@ -62,7 +66,13 @@ fn prepare(state: &SimState, namespace: &str, name: &str, query: &Query) -> ApiR
 }
 
 /// The WebSocket GET.
-pub fn serve(state: Arc<SimState>, namespace: &str, name: &str, query: &Query, upgrade: Option<WebSocketUpgrade>) -> ApiResult<Response> {
+pub fn serve(
+    state: Arc<SimState>,
+    namespace: &str,
+    name: &str,
+    query: &Query,
+    upgrade: Option<WebSocketUpgrade>,
+) -> ApiResult<Response> {
     let request = prepare(&state, namespace, name, query)?;
     let Some(upgrade) = upgrade else {
         return Err(ApiError::bad_request("Upgrade request required"));
@@ -80,7 +90,9 @@ pub fn serve(state: Arc<SimState>, namespace: &str, name: &str, query: &Query, u
 /// kubectl's SPDY fallback (a POST): same checks, then a clear refusal.
 pub fn refuse_spdy(state: &SimState, namespace: &str, name: &str, query: &Query) -> ApiResult<Response> {
     prepare(state, namespace, name, query)?;
-    Err(ApiError::bad_request("SPDY is not supported by kube-sim; use WebSockets"))
+    Err(ApiError::bad_request(
+        "SPDY is not supported by kube-sim; use WebSockets",
+    ))
 }
 
 fn frame(channel: u8, data: &[u8]) -> Message {
@@ -100,11 +112,25 @@ async fn run(socket: WebSocket, request: ExecRequest, v5: bool, mut drop_signal:
         Ok(child) => child,
         Err(error) => {
             // What a runtime reports for a command it cannot start.
-            let code = if error.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 };
-            let message = format!("OCI runtime exec failed: exec failed: unable to start container process: {}", process::start_error_message(&request.command[0], &error));
+            let code = if error.kind() == std::io::ErrorKind::NotFound {
+                127
+            } else {
+                126
+            };
+            let message = format!(
+                "OCI runtime exec failed: exec failed: unable to start container process: {}",
+                process::start_error_message(&request.command[0], &error)
+            );
             let _ = sink.send(frame(STDERR, format!("{message}\n").as_bytes())).await;
-            let _ = sink.send(frame(ERROR, exit_status(&request.command, code).to_string().as_bytes())).await;
-            let _ = sink.send(Message::Close(Some(CloseFrame { code: 1000, reason: "".into() }))).await;
+            let _ = sink
+                .send(frame(ERROR, exit_status(&request.command, code).to_string().as_bytes()))
+                .await;
+            let _ = sink
+                .send(Message::Close(Some(CloseFrame {
+                    code: 1000,
+                    reason: "".into(),
+                })))
+                .await;
             return;
         }
     };
@@ -194,8 +220,15 @@ async fn run(socket: WebSocket, request: ExecRequest, v5: bool, mut drop_signal:
         }
         Err(_) => 1,
     };
-    let _ = sink.send(frame(ERROR, exit_status(&request.command, code).to_string().as_bytes())).await;
-    let _ = sink.send(Message::Close(Some(CloseFrame { code: 1000, reason: "".into() }))).await;
+    let _ = sink
+        .send(frame(ERROR, exit_status(&request.command, code).to_string().as_bytes()))
+        .await;
+    let _ = sink
+        .send(Message::Close(Some(CloseFrame {
+            code: 1000,
+            reason: "".into(),
+        })))
+        .await;
 }
 
 async fn pump(mut source: impl tokio::io::AsyncRead + Unpin, channel: u8, tx: mpsc::Sender<Message>) {

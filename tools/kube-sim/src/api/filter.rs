@@ -20,7 +20,12 @@ impl Filter {
             .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?;
         let fields = FieldSelector::parse(resource.plural, query.get("fieldSelector").unwrap_or(""))
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        Ok(Filter { resource, namespace: namespace.map(str::to_string), labels, fields })
+        Ok(Filter {
+            resource,
+            namespace: namespace.map(str::to_string),
+            labels,
+            fields,
+        })
     }
 
     /// Does this (stored, namespace-checked elsewhere) object match the selectors?

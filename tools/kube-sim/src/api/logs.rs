@@ -39,13 +39,23 @@ pub fn pick_container(pod: &Value, requested: Option<&str>) -> ApiResult<String>
         .collect();
     match requested.filter(|c| !c.is_empty()) {
         Some(c) if all.contains(&c) => Ok(c.to_string()),
-        Some(c) => Err(ApiError::bad_request(format!("container {c} is not valid for pod {name}"))),
+        Some(c) => Err(ApiError::bad_request(format!(
+            "container {c} is not valid for pod {name}"
+        ))),
         None => {
-            let regular: Vec<&str> = pod["spec"]["containers"].as_array().into_iter().flatten().filter_map(|c| c["name"].as_str()).collect();
+            let regular: Vec<&str> = pod["spec"]["containers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["name"].as_str())
+                .collect();
             if regular.len() == 1 {
                 Ok(regular[0].to_string())
             } else {
-                Err(ApiError::bad_request(format!("a container name must be specified for pod {name}, choose one of: [{}]", regular.join(" "))))
+                Err(ApiError::bad_request(format!(
+                    "a container name must be specified for pod {name}, choose one of: [{}]",
+                    regular.join(" ")
+                )))
             }
         }
     }
@@ -62,7 +72,12 @@ pub fn waiting_reason(pod: &Value, container: &str) -> Option<String> {
         None => Some("ContainerCreating".to_string()),
         Some(s) if s["containerID"].is_string() && s["state"]["waiting"].is_null() => None,
         Some(s) if s["lastState"]["terminated"].is_object() => None,
-        Some(s) => Some(s["state"]["waiting"]["reason"].as_str().unwrap_or("ContainerCreating").to_string()),
+        Some(s) => Some(
+            s["state"]["waiting"]["reason"]
+                .as_str()
+                .unwrap_or("ContainerCreating")
+                .to_string(),
+        ),
     }
 }
 
@@ -74,18 +89,35 @@ pub fn serve(state: Arc<SimState>, namespace: &str, name: &str, query: &Query) -
     }
     let since = match (query.int("sinceSeconds")?, query.get("sinceTime")) {
         (Some(secs), _) => Some(Utc::now() - chrono::Duration::seconds(secs)),
-        (None, Some(t)) => Some(DateTime::parse_from_rfc3339(t).map_err(|_| ApiError::bad_request(format!("invalid sinceTime {t:?}")))?.with_timezone(&Utc)),
+        (None, Some(t)) => Some(
+            DateTime::parse_from_rfc3339(t)
+                .map_err(|_| ApiError::bad_request(format!("invalid sinceTime {t:?}")))?
+                .with_timezone(&Utc),
+        ),
         (None, None) => None,
     };
     let previous = query.flag("previous");
-    let run = state.kubelet.runtime(namespace, name).and_then(|r| r.container(&container));
+    let run = state
+        .kubelet
+        .runtime(namespace, name)
+        .and_then(|r| r.container(&container));
     let log: Arc<ContainerLog> = match (previous, run) {
-        (true, Some(run)) => run.previous.ok_or_else(|| ApiError::bad_request(format!("previous terminated container \"{container}\" in pod \"{name}\" not found")))?,
-        (true, None) => return Err(ApiError::bad_request(format!("previous terminated container \"{container}\" in pod \"{name}\" not found"))),
+        (true, Some(run)) => run.previous.ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "previous terminated container \"{container}\" in pod \"{name}\" not found"
+            ))
+        })?,
+        (true, None) => {
+            return Err(ApiError::bad_request(format!(
+                "previous terminated container \"{container}\" in pod \"{name}\" not found"
+            )))
+        }
         (false, Some(run)) => run.log,
         (false, None) => {
             let reason = waiting_reason(&pod, &container).unwrap_or_else(|| "ContainerCreating".into());
-            return Err(ApiError::bad_request(format!("container \"{container}\" in pod \"{name}\" is waiting to start: {reason}")));
+            return Err(ApiError::bad_request(format!(
+                "container \"{container}\" in pod \"{name}\" is waiting to start: {reason}"
+            )));
         }
     };
     let options = Options {

@@ -33,7 +33,11 @@ pub fn router(state: Arc<SimState>) -> Router {
 pub fn json_response(code: StatusCode, body: Value) -> Response {
     let mut bytes = serde_json::to_vec(&body).unwrap_or_default();
     bytes.push(b'\n');
-    let content_type = if body["kind"] == "Table" { "application/json;as=Table;v=v1;g=meta.k8s.io" } else { "application/json" };
+    let content_type = if body["kind"] == "Table" {
+        "application/json;as=Table;v=v1;g=meta.k8s.io"
+    } else {
+        "application/json"
+    };
     Response::builder()
         .status(code)
         .header("content-type", content_type)
@@ -43,13 +47,17 @@ pub fn json_response(code: StatusCode, body: Value) -> Response {
 
 /// kubectl asks for server-side Tables through Accept.
 pub fn wants_table(headers: &HeaderMap) -> bool {
-    headers.get("accept").and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("as=Table"))
+    headers
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("as=Table"))
 }
 
 async fn handle(State(state): State<Arc<SimState>>, request: Request) -> Response {
     let (mut parts, body) = request.into_parts();
     let path = parts.uri.path().to_string();
-    let authenticated = parts.extensions.get::<Peer>().is_some_and(|p| p.client_cert) || state.auth.accepts(&parts.headers);
+    let authenticated =
+        parts.extensions.get::<Peer>().is_some_and(|p| p.client_cert) || state.auth.accepts(&parts.headers);
     if !authenticated && !matches!(path.as_str(), "/healthz" | "/livez" | "/readyz") {
         return ApiError::unauthorized().into_response();
     }
@@ -73,7 +81,15 @@ async fn handle(State(state): State<Arc<SimState>>, request: Request) -> Respons
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
-fn route(state: &Arc<SimState>, method: &Method, path: &str, query: &Query, headers: &HeaderMap, body: &bytes::Bytes, upgrade: Option<WebSocketUpgrade>) -> ApiResult<Response> {
+fn route(
+    state: &Arc<SimState>,
+    method: &Method,
+    path: &str,
+    query: &Query,
+    headers: &HeaderMap,
+    body: &bytes::Bytes,
+    upgrade: Option<WebSocketUpgrade>,
+) -> ApiResult<Response> {
     let ok = |v: Value| Ok(json_response(StatusCode::OK, v));
     match path.trim_end_matches('/') {
         "/version" => return ok(discovery::version()),
@@ -105,20 +121,32 @@ fn route(state: &Arc<SimState>, method: &Method, path: &str, query: &Query, head
             }
             collection(state, method, r, Some(ns), query, headers, body)
         }
-        ["namespaces", ns, plural, name] => object(state, method, resource(plural)?, ns, name, query, headers, body, false),
+        ["namespaces", ns, plural, name] => {
+            object(state, method, resource(plural)?, ns, name, query, headers, body, false)
+        }
         ["namespaces", ns, "pods", name, sub] => match (*sub, method.as_str()) {
             ("status", _) => object(state, method, PODS, ns, name, query, headers, body, true),
             ("log", "GET") => logs::serve(state.clone(), ns, name, query),
             ("exec", "GET") => exec::serve(state.clone(), ns, name, query, upgrade),
             ("exec", "POST") => exec::refuse_spdy(state, ns, name, query),
-            ("attach", _) => Err(ApiError::bad_request("attach is not supported by kube-sim; use exec or logs")),
+            ("attach", _) => Err(ApiError::bad_request(
+                "attach is not supported by kube-sim; use exec or logs",
+            )),
             _ => Err(ApiError::path_not_found()),
         },
         _ => Err(ApiError::path_not_found()),
     }
 }
 
-fn collection(state: &Arc<SimState>, method: &Method, resource: Resource, namespace: Option<&str>, query: &Query, headers: &HeaderMap, body: &bytes::Bytes) -> ApiResult<Response> {
+fn collection(
+    state: &Arc<SimState>,
+    method: &Method,
+    resource: Resource,
+    namespace: Option<&str>,
+    query: &Query,
+    headers: &HeaderMap,
+    body: &bytes::Bytes,
+) -> ApiResult<Response> {
     match method.as_str() {
         "GET" if query.flag("watch") => watch::serve(state.clone(), resource, namespace, query, headers),
         "GET" => objects::list(state, resource, namespace, query, headers),
@@ -133,7 +161,17 @@ fn collection(state: &Arc<SimState>, method: &Method, resource: Resource, namesp
 }
 
 #[allow(clippy::too_many_arguments)]
-fn object(state: &Arc<SimState>, method: &Method, resource: Resource, namespace: &str, name: &str, query: &Query, headers: &HeaderMap, body: &bytes::Bytes, status_only: bool) -> ApiResult<Response> {
+fn object(
+    state: &Arc<SimState>,
+    method: &Method,
+    resource: Resource,
+    namespace: &str,
+    name: &str,
+    query: &Query,
+    headers: &HeaderMap,
+    body: &bytes::Bytes,
+    status_only: bool,
+) -> ApiResult<Response> {
     match method.as_str() {
         "GET" => objects::get(state, resource, namespace, name, headers),
         "PUT" => objects::replace(state, resource, namespace, name, status_only, headers, body),

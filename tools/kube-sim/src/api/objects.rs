@@ -17,11 +17,20 @@ use crate::table::table;
 use crate::validation::{self, FieldError};
 use crate::SimState;
 
-pub fn list(state: &SimState, resource: Resource, namespace: Option<&str>, query: &Query, headers: &HeaderMap) -> ApiResult<Response> {
+pub fn list(
+    state: &SimState,
+    resource: Resource,
+    namespace: Option<&str>,
+    query: &Query,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
     let filter = Filter::from_query(resource, namespace, query)?;
     let (items, rv) = state.store.list(resource, namespace, |obj| filter.matches(obj));
     if wants_table(headers) {
-        return Ok(json_response(StatusCode::OK, table(resource.plural, &items, &rv.to_string(), chrono::Utc::now(), true)));
+        return Ok(json_response(
+            StatusCode::OK,
+            table(resource.plural, &items, &rv.to_string(), chrono::Utc::now(), true),
+        ));
     }
     let items: Vec<Value> = items.into_iter().map(strip_type_meta).collect();
     Ok(json_response(
@@ -39,7 +48,13 @@ fn strip_type_meta(mut object: Value) -> Value {
     object
 }
 
-pub fn get(state: &SimState, resource: Resource, namespace: &str, name: &str, headers: &HeaderMap) -> ApiResult<Response> {
+pub fn get(
+    state: &SimState,
+    resource: Resource,
+    namespace: &str,
+    name: &str,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
     let object = state.store.get(resource, namespace, name)?;
     Ok(render_one(resource, object, headers, StatusCode::OK))
 }
@@ -53,14 +68,18 @@ fn render_one(resource: Resource, object: Value, headers: &HeaderMap, code: Stat
 }
 
 pub fn parse_body(body: &Bytes, headers: &HeaderMap) -> ApiResult<Value> {
-    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("application/json");
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
     if content_type.contains("protobuf") {
         return Err(ApiError::unsupported_media_type(content_type));
     }
     if content_type.contains("yaml") {
         return serde_yaml::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")));
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the object provided is unrecognized or malformed: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("the object provided is unrecognized or malformed: {e}")))
 }
 
 fn check_type_meta(resource: Resource, object: &Value) -> ApiResult<()> {
@@ -92,7 +111,10 @@ fn admit(state: &SimState, resource: Resource, namespace: &str, object: &Value) 
     if !resource.namespaced {
         return Ok(());
     }
-    let ns = state.store.get(NAMESPACES, "", namespace).map_err(|_| ApiError::not_found("namespaces", namespace))?;
+    let ns = state
+        .store
+        .get(NAMESPACES, "", namespace)
+        .map_err(|_| ApiError::not_found("namespaces", namespace))?;
     if ns["status"]["phase"] == "Terminating" {
         return Err(ApiError::new(403, "Forbidden", format!("{} \"{}\" is forbidden: unable to create new content in namespace {namespace} because it is being terminated", resource.plural, object["metadata"]["name"].as_str().unwrap_or(""))));
     }
@@ -109,13 +131,22 @@ fn admit(state: &SimState, resource: Resource, namespace: &str, object: &Value) 
     Ok(())
 }
 
-pub fn create(state: &SimState, resource: Resource, namespace: &str, query: &Query, headers: &HeaderMap, body: &Bytes) -> ApiResult<Response> {
+pub fn create(
+    state: &SimState,
+    resource: Resource,
+    namespace: &str,
+    query: &Query,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> ApiResult<Response> {
     let mut object = parse_body(body, headers)?;
     check_type_meta(resource, &object)?;
     if resource.namespaced {
         if let Some(body_ns) = object["metadata"]["namespace"].as_str().filter(|ns| !ns.is_empty()) {
             if body_ns != namespace {
-                return Err(ApiError::bad_request("the namespace of the provided object does not match the namespace sent on the request"));
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
             }
         }
     }
@@ -145,11 +176,21 @@ pub fn ensure_default_service_account(state: &SimState, namespace: &str) {
 }
 
 /// PUT: replace the object; a stale resourceVersion is a 409 Conflict.
-pub fn replace(state: &SimState, resource: Resource, namespace: &str, name: &str, status_only: bool, headers: &HeaderMap, body: &Bytes) -> ApiResult<Response> {
+pub fn replace(
+    state: &SimState,
+    resource: Resource,
+    namespace: &str,
+    name: &str,
+    status_only: bool,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> ApiResult<Response> {
     let mut incoming = parse_body(body, headers)?;
     check_type_meta(resource, &incoming)?;
     if incoming["metadata"]["name"].as_str().is_some_and(|n| n != name) {
-        return Err(ApiError::bad_request("the name of the object does not match the name on the URL"));
+        return Err(ApiError::bad_request(
+            "the name of the object does not match the name on the URL",
+        ));
     }
     if resource == SECRETS {
         merge_string_data(&mut incoming);
@@ -176,7 +217,10 @@ pub fn replace(state: &SimState, resource: Resource, namespace: &str, name: &str
         *current = next;
         Ok(())
     })?;
-    Ok(json_response(StatusCode::OK, after_write(state, resource, namespace, name, updated)))
+    Ok(json_response(
+        StatusCode::OK,
+        after_write(state, resource, namespace, name, updated),
+    ))
 }
 
 fn keep_server_metadata(current: &Value, next: &mut Value) {
@@ -199,9 +243,18 @@ fn check_update(resource: Resource, current: &Value, next: &Value) -> ApiResult<
     }
 }
 
-pub fn patch(state: &SimState, resource: Resource, namespace: &str, name: &str, status_only: bool, headers: &HeaderMap, body: &Bytes) -> ApiResult<Response> {
+pub fn patch(
+    state: &SimState,
+    resource: Resource,
+    namespace: &str,
+    name: &str,
+    status_only: bool,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> ApiResult<Response> {
     let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
-    let kind = PatchKind::from_content_type(content_type).ok_or_else(|| ApiError::unsupported_media_type(content_type))?;
+    let kind =
+        PatchKind::from_content_type(content_type).ok_or_else(|| ApiError::unsupported_media_type(content_type))?;
     // Server-side apply creates what does not exist yet.
     if matches!(kind, PatchKind::Apply) && state.store.try_get(resource, namespace, name).is_none() {
         let mut object = parse_body(body, &HeaderMap::new())?;
@@ -232,14 +285,19 @@ pub fn patch(state: &SimState, resource: Resource, namespace: &str, name: &str, 
         *current = next;
         Ok(())
     })?;
-    Ok(json_response(StatusCode::OK, after_write(state, resource, namespace, name, updated)))
+    Ok(json_response(
+        StatusCode::OK,
+        after_write(state, resource, namespace, name, updated),
+    ))
 }
 
 /// An object waiting on finalizers goes once they are cleared (Pods: once terminated).
 fn after_write(state: &SimState, resource: Resource, namespace: &str, name: &str, object: Value) -> Value {
     let deleting = object["metadata"]["deletionTimestamp"].is_string();
     let no_finalizers = object["metadata"]["finalizers"].as_array().is_none_or(|f| f.is_empty());
-    let pod_done = resource != PODS || matches!(object["status"]["phase"].as_str(), Some("Succeeded" | "Failed")) || object["spec"]["nodeName"].is_null();
+    let pod_done = resource != PODS
+        || matches!(object["status"]["phase"].as_str(), Some("Succeeded" | "Failed"))
+        || object["spec"]["nodeName"].is_null();
     if deleting && no_finalizers && pod_done {
         let _ = state.store.remove(resource, namespace, name);
     }
@@ -276,12 +334,26 @@ fn delete_options(query: &Query, body: &Bytes) -> ApiResult<DeleteOptions> {
     Ok(options)
 }
 
-pub fn delete(state: &SimState, resource: Resource, namespace: &str, name: &str, query: &Query, headers: &HeaderMap, body: &Bytes) -> ApiResult<Response> {
+pub fn delete(
+    state: &SimState,
+    resource: Resource,
+    namespace: &str,
+    name: &str,
+    query: &Query,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> ApiResult<Response> {
     let options = delete_options(query, body)?;
     let current = state.store.get(resource, namespace, name)?;
     if let Some(pre) = &options.preconditions {
-        let uid_ok = pre.uid.as_ref().is_none_or(|u| current["metadata"]["uid"] == u.as_str());
-        let rv_ok = pre.resource_version.as_ref().is_none_or(|rv| current["metadata"]["resourceVersion"] == rv.as_str());
+        let uid_ok = pre
+            .uid
+            .as_ref()
+            .is_none_or(|u| current["metadata"]["uid"] == u.as_str());
+        let rv_ok = pre
+            .resource_version
+            .as_ref()
+            .is_none_or(|rv| current["metadata"]["resourceVersion"] == rv.as_str());
         if !uid_ok || !rv_ok {
             return Err(ApiError::conflict(resource.plural, name));
         }
@@ -301,14 +373,27 @@ pub fn delete(state: &SimState, resource: Resource, namespace: &str, name: &str,
 }
 
 /// Deletes one object: graceful for running Pods, held by finalizers, else at once.
-fn delete_object(state: &SimState, resource: Resource, namespace: &str, name: &str, grace: Option<i64>) -> ApiResult<Value> {
+fn delete_object(
+    state: &SimState,
+    resource: Resource,
+    namespace: &str,
+    name: &str,
+    grace: Option<i64>,
+) -> ApiResult<Value> {
     let current = state.store.get(resource, namespace, name)?;
-    let has_finalizers = current["metadata"]["finalizers"].as_array().is_some_and(|f| !f.is_empty());
+    let has_finalizers = current["metadata"]["finalizers"]
+        .as_array()
+        .is_some_and(|f| !f.is_empty());
     let grace = if resource == PODS {
         let terminal = matches!(current["status"]["phase"].as_str(), Some("Succeeded" | "Failed"));
         let scheduled = current["spec"]["nodeName"].is_string();
-        let requested = grace.unwrap_or_else(|| current["spec"]["terminationGracePeriodSeconds"].as_i64().unwrap_or(30));
-        if terminal || !scheduled { 0 } else { requested.max(0) }
+        let requested =
+            grace.unwrap_or_else(|| current["spec"]["terminationGracePeriodSeconds"].as_i64().unwrap_or(30));
+        if terminal || !scheduled {
+            0
+        } else {
+            requested.max(0)
+        }
     } else {
         0
     };
@@ -323,7 +408,9 @@ fn delete_object(state: &SimState, resource: Resource, namespace: &str, name: &s
             let grace = existing.map_or(grace, |g| g.min(grace));
             if existing != Some(grace) || meta["deletionTimestamp"].is_null() {
                 meta["deletionGracePeriodSeconds"] = json!(grace);
-                meta["deletionTimestamp"] = json!(crate::defaults::timestamp(chrono::Utc::now() + chrono::Duration::seconds(grace)));
+                meta["deletionTimestamp"] = json!(crate::defaults::timestamp(
+                    chrono::Utc::now() + chrono::Duration::seconds(grace)
+                ));
             }
             Ok(())
         });
@@ -334,7 +421,11 @@ fn delete_object(state: &SimState, resource: Resource, namespace: &str, name: &s
 /// A namespace goes Terminating, its contents are deleted, then it goes.
 fn delete_namespace(state: &SimState, name: &str) -> ApiResult<Value> {
     if matches!(name, "default" | "kube-system" | "kube-public") {
-        return Err(ApiError::new(403, "Forbidden", format!("namespaces \"{name}\" is forbidden: this namespace may not be deleted")));
+        return Err(ApiError::new(
+            403,
+            "Forbidden",
+            format!("namespaces \"{name}\" is forbidden: this namespace may not be deleted"),
+        ));
     }
     let terminating = state.store.update(NAMESPACES, "", name, |ns| {
         ns["status"]["phase"] = json!("Terminating");
@@ -346,14 +437,22 @@ fn delete_namespace(state: &SimState, name: &str) -> ApiResult<Value> {
     for resource in crate::resources::ALL.iter().filter(|r| r.namespaced) {
         let (objects, _) = state.store.list(*resource, Some(name), |_| true);
         for obj in objects {
-            let _ = state.store.remove(*resource, name, obj["metadata"]["name"].as_str().unwrap_or_default());
+            let _ = state
+                .store
+                .remove(*resource, name, obj["metadata"]["name"].as_str().unwrap_or_default());
         }
     }
     state.store.remove(NAMESPACES, "", name)?;
     Ok(terminating)
 }
 
-pub fn delete_collection(state: &SimState, resource: Resource, namespace: Option<&str>, query: &Query, body: &Bytes) -> ApiResult<Response> {
+pub fn delete_collection(
+    state: &SimState,
+    resource: Resource,
+    namespace: Option<&str>,
+    query: &Query,
+    body: &Bytes,
+) -> ApiResult<Response> {
     let options = delete_options(query, body)?;
     let filter = Filter::from_query(resource, namespace, query)?;
     let (items, rv) = state.store.list(resource, namespace, |obj| filter.matches(obj));
@@ -369,5 +468,8 @@ pub fn delete_collection(state: &SimState, resource: Resource, namespace: Option
             deleted.push(strip_type_meta(item));
         }
     }
-    Ok(json_response(StatusCode::OK, json!({"kind": resource.list_kind(), "apiVersion": "v1", "metadata": {"resourceVersion": rv.to_string()}, "items": deleted})))
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"kind": resource.list_kind(), "apiVersion": "v1", "metadata": {"resourceVersion": rv.to_string()}, "items": deleted}),
+    ))
 }

@@ -35,16 +35,35 @@ struct Watch {
     sent_columns: bool,
 }
 
-pub fn serve(state: Arc<SimState>, resource: Resource, namespace: Option<&str>, query: &Query, headers: &HeaderMap) -> ApiResult<Response> {
+pub fn serve(
+    state: Arc<SimState>,
+    resource: Resource,
+    namespace: Option<&str>,
+    query: &Query,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
     let filter = Filter::from_query(resource, namespace, query)?;
     let send_initial = query.flag("sendInitialEvents");
     let bookmarks = query.flag("allowWatchBookmarks");
     if send_initial && (!bookmarks || query.get("resourceVersionMatch") != Some("NotOlderThan")) {
-        return Err(ApiError::new(422, "Invalid", "sendInitialEvents requires allowWatchBookmarks=true and resourceVersionMatch=NotOlderThan"));
+        return Err(ApiError::new(
+            422,
+            "Invalid",
+            "sendInitialEvents requires allowWatchBookmarks=true and resourceVersionMatch=NotOlderThan",
+        ));
     }
-    let timeout = query.int("timeoutSeconds")?.filter(|s| *s > 0).map(|s| Duration::from_secs(s as u64)).unwrap_or(DEFAULT_TIMEOUT);
+    let timeout = query
+        .int("timeoutSeconds")?
+        .filter(|s| *s > 0)
+        .map(|s| Duration::from_secs(s as u64))
+        .unwrap_or(DEFAULT_TIMEOUT);
     let rv = query.get("resourceVersion").unwrap_or("");
-    let mut watch = Watch { filter, table: wants_table(headers), bookmarks, sent_columns: false };
+    let mut watch = Watch {
+        filter,
+        table: wants_table(headers),
+        bookmarks,
+        sent_columns: false,
+    };
     let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(64);
     let mut initial = Vec::new();
     let start = if rv.is_empty() || rv == "0" || send_initial {
@@ -58,7 +77,9 @@ pub fn serve(state: Arc<SimState>, resource: Resource, namespace: Option<&str>, 
         }
         Ok(start)
     } else {
-        let after: u64 = rv.parse().map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {rv:?}")))?;
+        let after: u64 = rv
+            .parse()
+            .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {rv:?}")))?;
         state.store.watch_from(after).map_err(|oldest| (after, oldest))
     };
     let mut drop_signal = state.faults.drop_signal(StreamKind::Watch);
@@ -114,7 +135,11 @@ pub fn serve(state: Arc<SimState>, resource: Resource, namespace: Option<&str>, 
             }
         }
     });
-    let content_type = if watch_table_header(headers) { "application/json;as=Table;v=v1;g=meta.k8s.io" } else { "application/json" };
+    let content_type = if watch_table_header(headers) {
+        "application/json;as=Table;v=v1;g=meta.k8s.io"
+    } else {
+        "application/json"
+    };
     Ok(Response::builder()
         .status(StatusCode::OK)
         .header("content-type", content_type)

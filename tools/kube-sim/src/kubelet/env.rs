@@ -19,7 +19,12 @@ pub fn default_path() -> &'static str {
 }
 
 /// The environment of `container` in `pod` (the stored Pod, scheduled and with its IP).
-pub fn container_env(store: &Store, pod: &Value, container: &Value, base: &[(String, String)]) -> Result<Vec<(String, String)>, EnvError> {
+pub fn container_env(
+    store: &Store,
+    pod: &Value,
+    container: &Value,
+    base: &[(String, String)],
+) -> Result<Vec<(String, String)>, EnvError> {
     let namespace = pod["metadata"]["namespace"].as_str().unwrap_or("default");
     let mut env: Vec<(String, String)> = base.to_vec();
     let set = |env: &mut Vec<(String, String)>, key: String, value: String| {
@@ -29,9 +34,15 @@ pub fn container_env(store: &Store, pod: &Value, container: &Value, base: &[(Str
     for source in container["envFrom"].as_array().into_iter().flatten() {
         let prefix = source["prefix"].as_str().unwrap_or("");
         let (data, optional) = if let Some(r) = source.get("secretRef") {
-            (secret_data(store, namespace, r["name"].as_str().unwrap_or(""))?, r["optional"].as_bool().unwrap_or(false))
+            (
+                secret_data(store, namespace, r["name"].as_str().unwrap_or(""))?,
+                r["optional"].as_bool().unwrap_or(false),
+            )
         } else if let Some(r) = source.get("configMapRef") {
-            (config_map_data(store, namespace, r["name"].as_str().unwrap_or(""))?, r["optional"].as_bool().unwrap_or(false))
+            (
+                config_map_data(store, namespace, r["name"].as_str().unwrap_or(""))?,
+                r["optional"].as_bool().unwrap_or(false),
+            )
         } else {
             continue;
         };
@@ -43,7 +54,11 @@ pub fn container_env(store: &Store, pod: &Value, container: &Value, base: &[(Str
             }
             None if optional => {}
             None => {
-                let (kind, name) = if let Some(r) = source.get("secretRef") { ("secret", r["name"].as_str().unwrap_or("")) } else { ("configmap", source["configMapRef"]["name"].as_str().unwrap_or("")) };
+                let (kind, name) = if let Some(r) = source.get("secretRef") {
+                    ("secret", r["name"].as_str().unwrap_or(""))
+                } else {
+                    ("configmap", source["configMapRef"]["name"].as_str().unwrap_or(""))
+                };
                 return Err(EnvError(format!("{kind} \"{name}\" not found")));
             }
         }
@@ -64,16 +79,34 @@ pub fn container_env(store: &Store, pod: &Value, container: &Value, base: &[(Str
     Ok(env)
 }
 
-fn value_from(store: &Store, pod: &Value, container: &Value, namespace: &str, from: &Value) -> Result<Option<String>, EnvError> {
+fn value_from(
+    store: &Store,
+    pod: &Value,
+    container: &Value,
+    namespace: &str,
+    from: &Value,
+) -> Result<Option<String>, EnvError> {
     if let Some(r) = from.get("secretKeyRef") {
-        return key_ref(secret_data(store, namespace, r["name"].as_str().unwrap_or(""))?, r, "secret", namespace);
+        return key_ref(
+            secret_data(store, namespace, r["name"].as_str().unwrap_or(""))?,
+            r,
+            "secret",
+            namespace,
+        );
     }
     if let Some(r) = from.get("configMapKeyRef") {
-        return key_ref(config_map_data(store, namespace, r["name"].as_str().unwrap_or(""))?, r, "configmap", namespace);
+        return key_ref(
+            config_map_data(store, namespace, r["name"].as_str().unwrap_or(""))?,
+            r,
+            "configmap",
+            namespace,
+        );
     }
     if let Some(r) = from.get("fieldRef") {
         let path = r["fieldPath"].as_str().unwrap_or("");
-        return field_ref(pod, path).map(Some).ok_or_else(|| EnvError(format!("unsupported fieldPath: {path}")));
+        return field_ref(pod, path)
+            .map(Some)
+            .ok_or_else(|| EnvError(format!("unsupported fieldPath: {path}")));
     }
     if let Some(r) = from.get("resourceFieldRef") {
         return Ok(Some(resource_field_ref(pod, container, r)));
@@ -81,7 +114,12 @@ fn value_from(store: &Store, pod: &Value, container: &Value, namespace: &str, fr
     Ok(None)
 }
 
-fn key_ref(data: Option<Vec<(String, String)>>, r: &Value, kind: &str, namespace: &str) -> Result<Option<String>, EnvError> {
+fn key_ref(
+    data: Option<Vec<(String, String)>>,
+    r: &Value,
+    kind: &str,
+    namespace: &str,
+) -> Result<Option<String>, EnvError> {
     let name = r["name"].as_str().unwrap_or("");
     let key = r["key"].as_str().unwrap_or("");
     let optional = r["optional"].as_bool().unwrap_or(false);
@@ -93,7 +131,9 @@ fn key_ref(data: Option<Vec<(String, String)>>, r: &Value, kind: &str, namespace
             None if optional => Ok(None),
             None => {
                 let kind_title = if kind == "secret" { "Secret" } else { "ConfigMap" };
-                Err(EnvError(format!("couldn't find key {key} in {kind_title} {namespace}/{name}")))
+                Err(EnvError(format!(
+                    "couldn't find key {key} in {kind_title} {namespace}/{name}"
+                )))
             }
         },
     }
@@ -101,7 +141,12 @@ fn key_ref(data: Option<Vec<(String, String)>>, r: &Value, kind: &str, namespace
 
 /// A Secret's data, decoded, or None when it does not exist.
 pub fn secret_data(store: &Store, namespace: &str, name: &str) -> Result<Option<Vec<(String, String)>>, EnvError> {
-    Ok(secret_bytes(store, namespace, name).map(|entries| entries.into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned())).collect()))
+    Ok(secret_bytes(store, namespace, name).map(|entries| {
+        entries
+            .into_iter()
+            .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
+            .collect()
+    }))
 }
 
 pub fn secret_bytes(store: &Store, namespace: &str, name: &str) -> Option<Vec<(String, Vec<u8>)>> {
@@ -118,14 +163,27 @@ pub fn secret_bytes(store: &Store, namespace: &str, name: &str) -> Option<Vec<(S
 }
 
 pub fn config_map_data(store: &Store, namespace: &str, name: &str) -> Result<Option<Vec<(String, String)>>, EnvError> {
-    Ok(config_map_bytes(store, namespace, name).map(|entries| entries.into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned())).collect()))
+    Ok(config_map_bytes(store, namespace, name).map(|entries| {
+        entries
+            .into_iter()
+            .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
+            .collect()
+    }))
 }
 
 pub fn config_map_bytes(store: &Store, namespace: &str, name: &str) -> Option<Vec<(String, Vec<u8>)>> {
     let cm = store.try_get(CONFIG_MAPS, namespace, name)?;
     let engine = base64::engine::general_purpose::STANDARD;
-    let text = cm["data"].as_object().into_iter().flatten().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").as_bytes().to_vec()));
-    let binary = cm["binaryData"].as_object().into_iter().flatten().map(|(k, v)| (k.clone(), engine.decode(v.as_str().unwrap_or("")).unwrap_or_default()));
+    let text = cm["data"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").as_bytes().to_vec()));
+    let binary = cm["binaryData"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), engine.decode(v.as_str().unwrap_or("")).unwrap_or_default()));
     Some(text.chain(binary).collect())
 }
 
@@ -166,7 +224,12 @@ pub fn render_map(map: &Value) -> String {
     entries.sort_by(|a, b| a.0.cmp(b.0));
     entries
         .iter()
-        .map(|(k, v)| format!("{k}={}", serde_json::to_string(v.as_str().unwrap_or("")).unwrap_or_default()))
+        .map(|(k, v)| {
+            format!(
+                "{k}={}",
+                serde_json::to_string(v.as_str().unwrap_or("")).unwrap_or_default()
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -184,13 +247,21 @@ pub fn resource_field_ref(pod: &Value, container: &Value, r: &Value) -> String {
     };
     let resource = r["resource"].as_str().unwrap_or("");
     let (section, name) = resource.split_once('.').unwrap_or(("limits", resource));
-    let value = target["resources"][section][name].as_str().and_then(|q| parse_quantity(q).ok());
+    let value = target["resources"][section][name]
+        .as_str()
+        .and_then(|q| parse_quantity(q).ok());
     let value = value.unwrap_or(match (section, name) {
-        ("limits", "cpu") => std::thread::available_parallelism().map(|n| n.get() as f64).unwrap_or(1.0),
+        ("limits", "cpu") => std::thread::available_parallelism()
+            .map(|n| n.get() as f64)
+            .unwrap_or(1.0),
         ("limits", "memory") | ("limits", "ephemeral-storage") => 64.0 * 1024.0 * 1024.0 * 1024.0,
         _ => 0.0,
     });
-    let divisor = r["divisor"].as_str().and_then(|d| parse_quantity(d).ok()).filter(|d| *d > 0.0).unwrap_or(1.0);
+    let divisor = r["divisor"]
+        .as_str()
+        .and_then(|d| parse_quantity(d).ok())
+        .filter(|d| *d > 0.0)
+        .unwrap_or(1.0);
     format!("{}", (value / divisor).ceil() as i64)
 }
 
@@ -250,7 +321,13 @@ mod tests {
         let mut secret = json!({"metadata": {"name": "s"}, "stringData": {"token": "t0k"}});
         apply_create_defaults(SECRETS, "ns", &mut secret);
         store.create(SECRETS, "ns", secret).unwrap();
-        store.create(CONFIG_MAPS, "ns", json!({"metadata": {"name": "c"}, "data": {"MODE": "fast"}})).unwrap();
+        store
+            .create(
+                CONFIG_MAPS,
+                "ns",
+                json!({"metadata": {"name": "c"}, "data": {"MODE": "fast"}}),
+            )
+            .unwrap();
         let pod = json!({"metadata": {"name": "p", "namespace": "ns", "labels": {"app": "x"}}, "spec": {"nodeName": "sim-node"}, "status": {"podIP": "127.0.0.1"}});
         let container = json!({"name": "c", "envFrom": [{"configMapRef": {"name": "c"}, "prefix": "CM_"}], "env": [
             {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "s", "key": "token"}}},
@@ -267,11 +344,17 @@ mod tests {
         assert_eq!(get("BOTH"), Some("p/fast"));
         assert_eq!(get("MISSING"), None);
         let bad = json!({"env": [{"name": "T", "valueFrom": {"secretKeyRef": {"name": "s", "key": "nokey"}}}]});
-        assert_eq!(container_env(&store, &pod, &bad, &[]).unwrap_err().0, "couldn't find key nokey in Secret ns/s");
+        assert_eq!(
+            container_env(&store, &pod, &bad, &[]).unwrap_err().0,
+            "couldn't find key nokey in Secret ns/s"
+        );
     }
 
     #[test]
     fn label_files_are_sorted_and_quoted() {
-        assert_eq!(render_map(&json!({"b": "2", "a": "say \"hi\""})), "a=\"say \\\"hi\\\"\"\nb=\"2\"");
+        assert_eq!(
+            render_map(&json!({"b": "2", "a": "say \"hi\""})),
+            "a=\"say \\\"hi\\\"\"\nb=\"2\""
+        );
     }
 }

@@ -15,7 +15,15 @@ pub enum Source {
 }
 
 /// Records one event about `pod`; `field_path` names the container (`spec.containers{main}`).
-pub fn record(store: &Store, pod: &Value, warning: bool, reason: &str, message: &str, field_path: Option<&str>, source: Source) {
+pub fn record(
+    store: &Store,
+    pod: &Value,
+    warning: bool,
+    reason: &str,
+    message: &str,
+    field_path: Option<&str>,
+    source: Source,
+) {
     let meta = &pod["metadata"];
     let namespace = meta["namespace"].as_str().unwrap_or("default");
     let pod_name = meta["name"].as_str().unwrap_or_default();

@@ -68,10 +68,7 @@ impl ContainerLog {
         loop {
             line.clear();
             // Like containerd, a line longer than 16 KiB is split into partial entries.
-            let read = (&mut reader)
-                .take(16 * 1024)
-                .read_until(b'\n', &mut line)
-                .await;
+            let read = (&mut reader).take(16 * 1024).read_until(b'\n', &mut line).await;
             match read {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {
@@ -99,8 +96,7 @@ impl ContainerLog {
         if let Some(file) = writer.as_mut() {
             if file.write_all(entry.as_bytes()).await.is_ok() {
                 let _ = file.flush().await;
-                self.progress
-                    .send_modify(|(len, _)| *len += entry.len() as u64);
+                self.progress.send_modify(|(len, _)| *len += entry.len() as u64);
             }
         }
     }
@@ -141,7 +137,9 @@ impl ContainerLog {
         let start = entries.len().saturating_sub(max_lines);
         let text: String = entries[start..].iter().map(|e| e.render(false)).collect();
         let cut = text.len().saturating_sub(max_bytes);
-        let cut = (cut..=text.len()).find(|i| text.is_char_boundary(*i)).unwrap_or(text.len());
+        let cut = (cut..=text.len())
+            .find(|i| text.is_char_boundary(*i))
+            .unwrap_or(text.len());
         text[cut..].to_string()
     }
 
@@ -203,11 +201,7 @@ fn parse_entry(line: &str) -> Option<Entry> {
     let _stream = parts.next()?;
     let complete = parts.next()? == "F";
     let text = parts.next().unwrap_or("").to_string();
-    Some(Entry {
-        time,
-        text,
-        complete,
-    })
+    Some(Entry { time, text, complete })
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@
 mod env;
 mod events;
 mod logs;
-pub mod process;
 mod pod;
+pub mod process;
 mod status;
 mod volumes;
 
@@ -105,7 +105,11 @@ impl Default for Node {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        Node { name: NODE_NAME.to_string(), ip: "127.0.0.1".to_string(), labels }
+        Node {
+            name: NODE_NAME.to_string(),
+            ip: "127.0.0.1".to_string(),
+            labels,
+        }
     }
 }
 
@@ -119,7 +123,13 @@ pub struct Kubelet {
 
 impl Kubelet {
     pub fn new(store: Arc<Store>, faults: Arc<Faults>, data_dir: PathBuf, node: Node) -> Arc<Kubelet> {
-        Arc::new(Kubelet { store, faults, data_dir, node, pods: Mutex::new(HashMap::new()) })
+        Arc::new(Kubelet {
+            store,
+            faults,
+            data_dir,
+            node,
+            pods: Mutex::new(HashMap::new()),
+        })
     }
 
     pub fn node(&self) -> &Node {
@@ -142,14 +152,20 @@ impl Kubelet {
             return;
         }
         let pod = &change.object;
-        let key = (change.namespace.clone(), pod["metadata"]["name"].as_str().unwrap_or_default().to_string());
+        let key = (
+            change.namespace.clone(),
+            pod["metadata"]["name"].as_str().unwrap_or_default().to_string(),
+        );
         match change.event {
             EventType::Added => self.admit(key, pod.clone()),
             EventType::Modified => {
-                let Some(runtime) = self.runtime(&key.0, &key.1) else { return };
+                let Some(runtime) = self.runtime(&key.0, &key.1) else {
+                    return;
+                };
                 runtime.object.send_replace(pod.clone());
                 let meta_changed = change.previous.as_ref().is_none_or(|before| {
-                    before["metadata"]["labels"] != pod["metadata"]["labels"] || before["metadata"]["annotations"] != pod["metadata"]["annotations"]
+                    before["metadata"]["labels"] != pod["metadata"]["labels"]
+                        || before["metadata"]["annotations"] != pod["metadata"]["annotations"]
                 });
                 if meta_changed {
                     self.refresh_downward_api(&runtime, pod.clone());
@@ -186,7 +202,9 @@ impl Kubelet {
 
     /// Rewrites downward-API files after a label or annotation change, off the async threads.
     fn refresh_downward_api(&self, runtime: &Arc<PodRuntime>, pod: Value) {
-        let Some(volumes) = runtime.volumes.lock().unwrap().clone() else { return };
+        let Some(volumes) = runtime.volumes.lock().unwrap().clone() else {
+            return;
+        };
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || volumes::refresh(&store, &pod, &volumes));
     }
@@ -195,22 +213,37 @@ impl Kubelet {
     fn collect_owned(&self, namespace: &str, owner_uid: &str) {
         for resource in [SECRETS, CONFIG_MAPS] {
             let (owned, _) = self.store.list(resource, Some(namespace), |obj| {
-                obj["metadata"]["ownerReferences"].as_array().is_some_and(|refs| refs.iter().any(|r| r["uid"] == owner_uid))
+                obj["metadata"]["ownerReferences"]
+                    .as_array()
+                    .is_some_and(|refs| refs.iter().any(|r| r["uid"] == owner_uid))
             });
             for obj in owned {
-                let _ = self.store.remove(resource, namespace, obj["metadata"]["name"].as_str().unwrap_or_default());
+                let _ = self.store.remove(
+                    resource,
+                    namespace,
+                    obj["metadata"]["name"].as_str().unwrap_or_default(),
+                );
             }
         }
     }
 
     pub fn runtime(&self, namespace: &str, name: &str) -> Option<Arc<PodRuntime>> {
-        self.pods.lock().unwrap().get(&(namespace.to_string(), name.to_string())).cloned()
+        self.pods
+            .lock()
+            .unwrap()
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned()
     }
 
     /// Sends `signal` to a running container's processes (fault injection: "kill it from outside").
     pub fn kill_container(&self, namespace: &str, pod: &str, container: &str, signal: i32) -> Result<(), String> {
-        let runtime = self.runtime(namespace, pod).ok_or_else(|| format!("pod {namespace}/{pod} is not running here"))?;
-        let pid = runtime.container(container).and_then(|c| c.pid).ok_or_else(|| format!("container {container} of pod {namespace}/{pod} is not running"))?;
+        let runtime = self
+            .runtime(namespace, pod)
+            .ok_or_else(|| format!("pod {namespace}/{pod} is not running here"))?;
+        let pid = runtime
+            .container(container)
+            .and_then(|c| c.pid)
+            .ok_or_else(|| format!("container {container} of pod {namespace}/{pod} is not running"))?;
         process::signal_group(pid, signal);
         Ok(())
     }

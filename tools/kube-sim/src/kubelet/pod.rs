@@ -47,6 +47,7 @@ pub struct PodWorker {
     terminate: tokio::sync::watch::Receiver<Option<Duration>>,
     /// The Pod object is gone from the store: stop writing status.
     gone: bool,
+    pod_ip: Option<String>,
 }
 
 impl PodWorker {
@@ -56,13 +57,23 @@ impl PodWorker {
         let spec = pod["spec"].clone();
         let containers = ["initContainers", "containers"]
             .iter()
-            .flat_map(|list| spec[*list].as_array().cloned().unwrap_or_default().into_iter().map(move |c| (*list == "initContainers", c)))
+            .flat_map(|list| {
+                spec[*list]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(move |c| (*list == "initContainers", c))
+            })
             .map(|(init, c)| ContainerModel {
                 name: c["name"].as_str().unwrap_or_default().to_string(),
                 image: c["image"].as_str().unwrap_or_default().to_string(),
                 init,
                 sidecar: init && c["restartPolicy"] == "Always",
-                state: State::Waiting { reason: if init { "PodInitializing" } else { "ContainerCreating" }.to_string(), message: None },
+                state: State::Waiting {
+                    reason: if init { "PodInitializing" } else { "ContainerCreating" }.to_string(),
+                    message: None,
+                },
                 last_terminated: None,
                 restart_count: 0,
                 container_id: None,
@@ -74,7 +85,11 @@ impl PodWorker {
             name: pod["metadata"]["name"].as_str().unwrap_or_default().to_string(),
             restart_policy: spec["restartPolicy"].as_str().unwrap_or("Always").to_string(),
             spec,
-            model: PodModel { containers, host_ip, ..Default::default() },
+            model: PodModel {
+                containers,
+                host_ip,
+                ..Default::default()
+            },
             volumes: Volumes::default(),
             kubelet,
             runtime,
@@ -82,6 +97,7 @@ impl PodWorker {
             exits,
             terminate,
             gone: false,
+            pod_ip: None,
         }
     }
 
@@ -137,7 +153,10 @@ impl PodWorker {
             pod["spec"]["nodeName"] = json!(node);
             pod["status"] = status;
         });
-        let message = format!("Successfully assigned {}/{} to {}", self.namespace, self.name, self.kubelet.node.name);
+        let message = format!(
+            "Successfully assigned {}/{} to {}",
+            self.namespace, self.name, self.kubelet.node.name
+        );
         self.event(false, "Scheduled", &message, None, Source::Scheduler);
         Ok(())
     }
@@ -145,7 +164,9 @@ impl PodWorker {
     fn unschedulable_reason(&self) -> Option<String> {
         let selector = self.spec["nodeSelector"].as_object()?;
         let labels = &self.kubelet.node.labels;
-        let matches = selector.iter().all(|(k, v)| labels.get(k).map(String::as_str) == v.as_str());
+        let matches = selector
+            .iter()
+            .all(|(k, v)| labels.get(k).map(String::as_str) == v.as_str());
         (!matches).then(|| "node(s) didn't match Pod's node affinity/selector".to_string())
     }
 
@@ -195,8 +216,17 @@ impl PodWorker {
         if let Some(aliases) = self.spec["hostAliases"].as_array().filter(|a| !a.is_empty()) {
             hosts.push_str("\n# Entries added by HostAliases.\n");
             for alias in aliases {
-                let names: Vec<&str> = alias["hostnames"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-                hosts.push_str(&format!("{}\t{}\n", alias["ip"].as_str().unwrap_or(""), names.join("\t")));
+                let names: Vec<&str> = alias["hostnames"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                hosts.push_str(&format!(
+                    "{}\t{}\n",
+                    alias["ip"].as_str().unwrap_or(""),
+                    names.join("\t")
+                ));
             }
         }
         let path = self.runtime.dir.join("etc-hosts");
@@ -252,7 +282,9 @@ impl PodWorker {
         if self.model.init_failed() && self.restart_policy == "Never" {
             return Ok(());
         }
-        let deadline = self.spec["activeDeadlineSeconds"].as_u64().map(|s| Instant::now() + Duration::from_secs(s));
+        let deadline = self.spec["activeDeadlineSeconds"]
+            .as_u64()
+            .map(|s| Instant::now() + Duration::from_secs(s));
         loop {
             if self.regular_all_done() {
                 self.stop_sidecars().await;
@@ -263,8 +295,17 @@ impl PodWorker {
             let exit = match self.next_exit(deadline).await {
                 Ok(exit) => exit,
                 Err(Interrupt::Terminate(g)) if deadline.is_some_and(|d| Instant::now() >= d) && g == Duration::MAX => {
-                    self.model.failure = Some(("DeadlineExceeded".into(), "Pod was active on the node longer than the specified deadline".into()));
-                    self.event(true, "DeadlineExceeded", "Pod was active on the node longer than the specified deadline", None, Source::Kubelet);
+                    self.model.failure = Some((
+                        "DeadlineExceeded".into(),
+                        "Pod was active on the node longer than the specified deadline".into(),
+                    ));
+                    self.event(
+                        true,
+                        "DeadlineExceeded",
+                        "Pod was active on the node longer than the specified deadline",
+                        None,
+                        Source::Kubelet,
+                    );
                     self.kill_running(Duration::from_secs(self.grace_seconds())).await;
                     self.model.sandbox_ready = false;
                     self.push_status();
@@ -276,7 +317,8 @@ impl PodWorker {
             let code = exit.terminated.exit_code;
             let is_sidecar = self.model.containers.iter().any(|c| c.name == name && c.sidecar);
             self.record_exit(exit);
-            let restart = is_sidecar || self.restart_policy == "Always" || (self.restart_policy == "OnFailure" && code != 0);
+            let restart =
+                is_sidecar || self.restart_policy == "Always" || (self.restart_policy == "OnFailure" && code != 0);
             if restart && !self.regular_all_done_except_restarting(&name, is_sidecar) {
                 self.back_off(&name, is_sidecar).await?;
                 let container = self.container_spec(&name);
@@ -287,10 +329,14 @@ impl PodWorker {
 
     fn regular_all_done(&self) -> bool {
         let restart_always = self.restart_policy == "Always";
-        self.model.containers.iter().filter(|c| !c.init).all(|c| match c.terminated() {
-            Some(t) => !restart_always && (self.restart_policy == "Never" || t.exit_code == 0),
-            None => false,
-        })
+        self.model
+            .containers
+            .iter()
+            .filter(|c| !c.init)
+            .all(|c| match c.terminated() {
+                Some(t) => !restart_always && (self.restart_policy == "Never" || t.exit_code == 0),
+                None => false,
+            })
     }
 
     fn regular_all_done_except_restarting(&self, _name: &str, is_sidecar: bool) -> bool {
@@ -316,15 +362,33 @@ impl PodWorker {
     async fn back_off(&mut self, name: &str, init: bool) -> Result<(), Interrupt> {
         let restarts = self.model.container_mut(name).map(|c| c.restart_count).unwrap_or(0);
         let delay = Duration::from_secs((10u64 << restarts.min(5)).min(300));
-        let message = format!("back-off {}s restarting failed container={name} pod={}_{}({})", delay.as_secs(), self.name, self.namespace, self.runtime.uid);
+        let message = format!(
+            "back-off {}s restarting failed container={name} pod={}_{}({})",
+            delay.as_secs(),
+            self.name,
+            self.namespace,
+            self.runtime.uid
+        );
         if let Some(c) = self.model.container_mut(name) {
             c.last_terminated = c.terminated().cloned();
             c.restart_count += 1;
-            c.state = State::Waiting { reason: "CrashLoopBackOff".into(), message: Some(message) };
+            c.state = State::Waiting {
+                reason: "CrashLoopBackOff".into(),
+                message: Some(message),
+            };
         }
         self.push_status();
-        let text = format!("Back-off restarting failed container {name} in pod {}_{}({})", self.name, self.namespace, self.runtime.uid);
-        self.event(true, "BackOff", &text, Some(&container_path(init, name)), Source::Kubelet);
+        let text = format!(
+            "Back-off restarting failed container {name} in pod {}_{}({})",
+            self.name, self.namespace, self.runtime.uid
+        );
+        self.event(
+            true,
+            "BackOff",
+            &text,
+            Some(&container_path(init, name)),
+            Source::Kubelet,
+        );
         self.pause(delay).await
     }
 
@@ -346,14 +410,31 @@ impl PodWorker {
             match container_env(&self.kubelet.store, &pod, container, &self.base_env(container)) {
                 Ok(env) => break env,
                 Err(error) => {
-                    self.set_state(&name, State::Waiting { reason: "CreateContainerConfigError".into(), message: Some(error.0.clone()) });
-                    self.event(true, "Failed", &format!("Error: {}", error.0), Some(&path), Source::Kubelet);
+                    self.set_state(
+                        &name,
+                        State::Waiting {
+                            reason: "CreateContainerConfigError".into(),
+                            message: Some(error.0.clone()),
+                        },
+                    );
+                    self.event(
+                        true,
+                        "Failed",
+                        &format!("Error: {}", error.0),
+                        Some(&path),
+                        Source::Kubelet,
+                    );
                     self.pause(Duration::from_secs(1)).await?;
                 }
             }
         };
         let restart = self.model.container_mut(&name).map(|c| c.restart_count).unwrap_or(0);
-        let run_dir = self.runtime.dir.join("containers").join(&name).join(restart.to_string());
+        let run_dir = self
+            .runtime
+            .dir
+            .join("containers")
+            .join(&name)
+            .join(restart.to_string());
         let _ = tokio::fs::create_dir_all(&run_dir).await;
         let termination_log = run_dir.join("termination-log");
         let _ = tokio::fs::write(&termination_log, b"").await;
@@ -368,13 +449,31 @@ impl PodWorker {
         };
         let previous = self.runtime.container(&name).map(|run| run.log);
         let container_id = format!("containerd://{}", random_hex(64));
-        self.event(false, "Created", &format!("Created container: {name}"), Some(&path), Source::Kubelet);
+        self.event(
+            false,
+            "Created",
+            &format!("Created container: {name}"),
+            Some(&path),
+            Source::Kubelet,
+        );
         let child = match process::spawn(&spec, Namespace::Fresh) {
             Ok(child) => child,
             Err(error) => {
                 log.finish().await;
-                self.runtime.set_container(&name, ContainerRun { log, previous, pid: None, spec });
-                let program = container["command"].get(0).or(container["args"].get(0)).and_then(Value::as_str).unwrap_or("");
+                self.runtime.set_container(
+                    &name,
+                    ContainerRun {
+                        log,
+                        previous,
+                        pid: None,
+                        spec,
+                    },
+                );
+                let program = container["command"]
+                    .get(0)
+                    .or(container["args"].get(0))
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
                 let message = process::start_error_message(program, &error);
                 self.start_failed(&name, &path, &message);
                 if let Some(c) = self.model.container_mut(&name) {
@@ -384,51 +483,144 @@ impl PodWorker {
             }
         };
         let started_at = now();
-        self.runtime.set_container(&name, ContainerRun { log: log.clone(), previous, pid: child.id(), spec });
+        self.runtime.set_container(
+            &name,
+            ContainerRun {
+                log: log.clone(),
+                previous,
+                pid: child.id(),
+                spec,
+            },
+        );
         if let Some(c) = self.model.container_mut(&name) {
             c.container_id = Some(container_id.clone());
-            c.state = State::Running { started_at: started_at.clone() };
+            c.state = State::Running {
+                started_at: started_at.clone(),
+            };
         }
-        self.event(false, "Started", &format!("Started container {name}"), Some(&path), Source::Kubelet);
+        self.event(
+            false,
+            "Started",
+            &format!("Started container {name}"),
+            Some(&path),
+            Source::Kubelet,
+        );
         self.push_status();
-        let policy = container["terminationMessagePolicy"].as_str().unwrap_or("File").to_string();
-        tokio::spawn(watch_process(child, log, termination_log, policy, name, started_at, container_id, self.exits_tx.clone()));
+        let policy = container["terminationMessagePolicy"]
+            .as_str()
+            .unwrap_or("File")
+            .to_string();
+        tokio::spawn(watch_process(
+            child,
+            log,
+            termination_log,
+            policy,
+            name,
+            started_at,
+            container_id,
+            self.exits_tx.clone(),
+        ));
         Ok(())
     }
 
     fn start_failed(&mut self, name: &str, path: &str, message: &str) {
         let finished = now();
-        let terminated = Terminated { exit_code: 128, signal: None, reason: "StartError".into(), message: message.to_string(), started_at: Some(finished.clone()), finished_at: finished, container_id: String::new() };
-        self.event(true, "Failed", &format!("Error: {message}"), Some(path), Source::Kubelet);
-        let _ = self.exits_tx.send(Exit { name: name.to_string(), terminated });
+        let terminated = Terminated {
+            exit_code: 128,
+            signal: None,
+            reason: "StartError".into(),
+            message: message.to_string(),
+            started_at: Some(finished.clone()),
+            finished_at: finished,
+            container_id: String::new(),
+        };
+        self.event(
+            true,
+            "Failed",
+            &format!("Error: {message}"),
+            Some(path),
+            Source::Kubelet,
+        );
+        let _ = self.exits_tx.send(Exit {
+            name: name.to_string(),
+            terminated,
+        });
     }
 
     async fn pull(&mut self, container: &Value, path: &str) -> Result<(), Interrupt> {
         let name = container["name"].as_str().unwrap_or_default().to_string();
         let image = container["image"].as_str().unwrap_or_default().to_string();
-        let policy = container["imagePullPolicy"].as_str().unwrap_or("IfNotPresent").to_string();
+        let policy = container["imagePullPolicy"]
+            .as_str()
+            .unwrap_or("IfNotPresent")
+            .to_string();
         let mut attempt = 0u32;
         while self.kubelet.faults.pull_fails(&image, &policy) {
             let failure = format!("failed to pull and unpack image \"{image}\": failed to resolve reference \"{image}\": pull access denied, repository does not exist or may require authorization (kube-sim fault injection)");
-            self.event(false, "Pulling", &format!("Pulling image \"{image}\""), Some(path), Source::Kubelet);
-            self.set_state(&name, State::Waiting { reason: "ErrImagePull".into(), message: Some(failure.clone()) });
-            self.event(true, "Failed", &format!("Failed to pull image \"{image}\": {failure}"), Some(path), Source::Kubelet);
+            self.event(
+                false,
+                "Pulling",
+                &format!("Pulling image \"{image}\""),
+                Some(path),
+                Source::Kubelet,
+            );
+            self.set_state(
+                &name,
+                State::Waiting {
+                    reason: "ErrImagePull".into(),
+                    message: Some(failure.clone()),
+                },
+            );
+            self.event(
+                true,
+                "Failed",
+                &format!("Failed to pull image \"{image}\": {failure}"),
+                Some(path),
+                Source::Kubelet,
+            );
             self.event(true, "Failed", "Error: ErrImagePull", Some(path), Source::Kubelet);
             // Short back-off: the real one is 10 s doubling, too slow for tests to watch.
             self.pause(Duration::from_millis(300)).await?;
             let message = format!("Back-off pulling image \"{image}\"");
-            self.set_state(&name, State::Waiting { reason: "ImagePullBackOff".into(), message: Some(message.clone()) });
+            self.set_state(
+                &name,
+                State::Waiting {
+                    reason: "ImagePullBackOff".into(),
+                    message: Some(message.clone()),
+                },
+            );
             self.event(false, "BackOff", &message, Some(path), Source::Kubelet);
             self.event(true, "Failed", "Error: ImagePullBackOff", Some(path), Source::Kubelet);
             attempt += 1;
-            self.pause(Duration::from_millis((300 << attempt.min(5)).min(5000))).await?;
+            self.pause(Duration::from_millis((300 << attempt.min(5)).min(5000)))
+                .await?;
         }
         if policy == "Always" {
-            self.event(false, "Pulling", &format!("Pulling image \"{image}\""), Some(path), Source::Kubelet);
+            self.event(
+                false,
+                "Pulling",
+                &format!("Pulling image \"{image}\""),
+                Some(path),
+                Source::Kubelet,
+            );
             let ms = rand::thread_rng().gen_range(5..40);
-            self.event(false, "Pulled", &format!("Successfully pulled image \"{image}\" in {ms}ms ({ms}ms including waiting). Image size: 0 bytes."), Some(path), Source::Kubelet);
+            self.event(
+                false,
+                "Pulled",
+                &format!(
+                    "Successfully pulled image \"{image}\" in {ms}ms ({ms}ms including waiting). Image size: 0 bytes."
+                ),
+                Some(path),
+                Source::Kubelet,
+            );
         } else {
-            self.event(false, "Pulled", &format!("Container image \"{image}\" already present on machine"), Some(path), Source::Kubelet);
+            self.event(
+                false,
+                "Pulled",
+                &format!("Container image \"{image}\" already present on machine"),
+                Some(path),
+                Source::Kubelet,
+            );
         }
         Ok(())
     }
@@ -441,30 +633,64 @@ impl PodWorker {
         ]
     }
 
-    fn process_spec(&self, container: &Value, env: Vec<(String, String)>, termination_log: &std::path::Path) -> ProcessSpec {
-        let words = |key: &str| -> Vec<String> { container[key].as_array().into_iter().flatten().filter_map(Value::as_str).map(|w| expand(w, &env)).collect() };
+    fn process_spec(
+        &self,
+        container: &Value,
+        env: Vec<(String, String)>,
+        termination_log: &std::path::Path,
+    ) -> ProcessSpec {
+        let words = |key: &str| -> Vec<String> {
+            container[key]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(|w| expand(w, &env))
+                .collect()
+        };
         let mut argv = words("command");
         argv.extend(words("args"));
         let mut mounts = volumes::mounts_for(container, &self.volumes);
-        mounts.push(Mount { source: self.runtime.dir.join("etc-hosts"), target: PathBuf::from("/etc/hosts"), read_only: false });
-        let message_path = container["terminationMessagePath"].as_str().unwrap_or("/dev/termination-log");
-        mounts.push(Mount { source: termination_log.to_path_buf(), target: PathBuf::from(message_path), read_only: false });
+        mounts.push(Mount {
+            source: self.runtime.dir.join("etc-hosts"),
+            target: PathBuf::from("/etc/hosts"),
+            read_only: false,
+        });
+        let message_path = container["terminationMessagePath"]
+            .as_str()
+            .unwrap_or("/dev/termination-log");
+        mounts.push(Mount {
+            source: termination_log.to_path_buf(),
+            target: PathBuf::from(message_path),
+            read_only: false,
+        });
         let pod_ctx = &self.spec["securityContext"];
         let ctx = &container["securityContext"];
         let pick = |key: &str| ctx[key].as_u64().or(pod_ctx[key].as_u64()).map(|v| v as u32);
-        let mut groups: Vec<u32> = pod_ctx["supplementalGroups"].as_array().into_iter().flatten().filter_map(Value::as_u64).map(|g| g as u32).collect();
+        let mut groups: Vec<u32> = pod_ctx["supplementalGroups"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_u64)
+            .map(|g| g as u32)
+            .collect();
         if let Some(fs_group) = pod_ctx["fsGroup"].as_u64() {
             groups.push(fs_group as u32);
         }
         let uid = pick("runAsUser");
         let mut env = env;
         if uid.is_some_and(|u| u != 0) {
-            env.iter_mut().filter(|(k, _)| k == "HOME").for_each(|(_, v)| *v = "/".into());
+            env.iter_mut()
+                .filter(|(k, _)| k == "HOME")
+                .for_each(|(_, v)| *v = "/".into());
         }
         ProcessSpec {
             argv,
             env,
-            working_dir: container["workingDir"].as_str().filter(|d| !d.is_empty()).map(PathBuf::from),
+            working_dir: container["workingDir"]
+                .as_str()
+                .filter(|d| !d.is_empty())
+                .map(PathBuf::from),
             mounts,
             uid,
             gid: pick("runAsGroup"),
@@ -533,7 +759,13 @@ impl PodWorker {
     }
 
     async fn kill_running(&mut self, grace: Duration) {
-        let names: Vec<(String, bool)> = self.model.containers.iter().filter(|c| !c.init && c.is_running()).map(|c| (c.name.clone(), false)).collect();
+        let names: Vec<(String, bool)> = self
+            .model
+            .containers
+            .iter()
+            .filter(|c| !c.init && c.is_running())
+            .map(|c| (c.name.clone(), false))
+            .collect();
         self.stop(names, grace).await;
     }
 
@@ -543,7 +775,14 @@ impl PodWorker {
     }
 
     async fn stop_sidecars_with(&mut self, grace: Duration) {
-        let sidecars: Vec<(String, bool)> = self.model.containers.iter().rev().filter(|c| c.init && c.is_running()).map(|c| (c.name.clone(), true)).collect();
+        let sidecars: Vec<(String, bool)> = self
+            .model
+            .containers
+            .iter()
+            .rev()
+            .filter(|c| c.init && c.is_running())
+            .map(|c| (c.name.clone(), true))
+            .collect();
         for sidecar in sidecars {
             self.stop(vec![sidecar], grace).await;
         }
@@ -556,9 +795,17 @@ impl PodWorker {
         }
         let mut pending = Vec::new();
         for (name, init) in &containers {
-            let Some(pid) = self.runtime.container(name).and_then(|c| c.pid) else { continue };
+            let Some(pid) = self.runtime.container(name).and_then(|c| c.pid) else {
+                continue;
+            };
             if !self.gone {
-                self.event(false, "Killing", &format!("Stopping container {name}"), Some(&container_path(*init, name)), Source::Kubelet);
+                self.event(
+                    false,
+                    "Killing",
+                    &format!("Stopping container {name}"),
+                    Some(&container_path(*init, name)),
+                    Source::Kubelet,
+                );
             }
             process::signal_group(pid, if grace.is_zero() { libc::SIGKILL } else { libc::SIGTERM });
             pending.push((name.clone(), pid));
@@ -585,7 +832,11 @@ impl PodWorker {
         self.model.sandbox_ready = false;
         if !self.gone {
             self.push_status();
-            let finalizers = self.kubelet.store.try_get(PODS, &self.namespace, &self.name).map(|p| p["metadata"]["finalizers"].as_array().is_some_and(|f| !f.is_empty()));
+            let finalizers = self
+                .kubelet
+                .store
+                .try_get(PODS, &self.namespace, &self.name)
+                .map(|p| p["metadata"]["finalizers"].as_array().is_some_and(|f| !f.is_empty()));
             if finalizers == Some(false) {
                 let _ = self.kubelet.store.remove(PODS, &self.namespace, &self.name);
             }
@@ -601,7 +852,11 @@ impl PodWorker {
 
     fn render(&mut self) -> Value {
         let qos = qos_class(&self.spec);
-        let pod_ip = self.model.sandbox_ready.then(|| self.kubelet.node.ip.clone());
+        // The IP is assigned with the sandbox and stays in the status after the Pod ends.
+        if self.model.sandbox_ready {
+            self.pod_ip = Some(self.kubelet.node.ip.clone());
+        }
+        let pod_ip = self.pod_ip.clone();
         self.model.render(&self.restart_policy, qos, pod_ip.as_deref())
     }
 
@@ -624,14 +879,25 @@ impl PodWorker {
     }
 
     fn current_object(&self) -> Value {
-        self.kubelet.store.try_get(PODS, &self.namespace, &self.name).unwrap_or_else(|| self.runtime.object.borrow().clone())
+        self.kubelet
+            .store
+            .try_get(PODS, &self.namespace, &self.name)
+            .unwrap_or_else(|| self.runtime.object.borrow().clone())
     }
 
     fn event(&self, warning: bool, reason: &str, message: &str, field_path: Option<&str>, source: Source) {
         if self.gone {
             return;
         }
-        record(&self.kubelet.store, &self.current_object(), warning, reason, message, field_path, source);
+        record(
+            &self.kubelet.store,
+            &self.current_object(),
+            warning,
+            reason,
+            message,
+            field_path,
+            source,
+        );
     }
 }
 
@@ -644,7 +910,9 @@ async fn wait_requested(rx: &mut tokio::sync::watch::Receiver<Option<Duration>>)
 
 fn random_hex(len: usize) -> String {
     let mut rng = rand::thread_rng();
-    (0..len).map(|_| char::from_digit(rng.gen_range(0..16), 16).unwrap_or('0')).collect()
+    (0..len)
+        .map(|_| char::from_digit(rng.gen_range(0..16), 16).unwrap_or('0'))
+        .collect()
 }
 
 /// Owns a running container's process: captures its output, waits for it, reads its
@@ -696,12 +964,23 @@ async fn watch_process(
         }
         Err(_) => (255, None),
     };
-    let mut message = tokio::fs::read(&termination_log).await.map(|b| String::from_utf8_lossy(&b[..b.len().min(4096)]).into_owned()).unwrap_or_default();
+    let mut message = tokio::fs::read(&termination_log)
+        .await
+        .map(|b| String::from_utf8_lossy(&b[..b.len().min(4096)]).into_owned())
+        .unwrap_or_default();
     if message.is_empty() && exit_code != 0 && policy == "FallbackToLogsOnError" {
         message = log.tail_text(80, 2048).await;
     }
     let reason = if exit_code == 0 { "Completed" } else { "Error" };
-    let terminated = Terminated { exit_code, signal: None, reason: reason.into(), message, started_at: Some(started_at), finished_at: now(), container_id };
+    let terminated = Terminated {
+        exit_code,
+        signal: None,
+        reason: reason.into(),
+        message,
+        started_at: Some(started_at),
+        finished_at: now(),
+        container_id,
+    };
     let _ = signal;
     let _ = exits.send(Exit { name, terminated });
 }

@@ -244,16 +244,31 @@ mod tests {
         std::fs::write(volume.join("hello.txt"), "from the volume").unwrap();
         let target = dir.path().join("not-yet/mounted-here");
         let spec = ProcessSpec {
-            argv: vec!["sh".into(), "-c".into(), "echo $GREETING; pwd; cat mounted-here/hello.txt".into()],
-            env: vec![("GREETING".into(), "hi".into()), ("PATH".into(), "/usr/bin:/bin".into())],
+            argv: vec![
+                "sh".into(),
+                "-c".into(),
+                "echo $GREETING; pwd; cat mounted-here/hello.txt".into(),
+            ],
+            env: vec![
+                ("GREETING".into(), "hi".into()),
+                ("PATH".into(), "/usr/bin:/bin".into()),
+            ],
             working_dir: Some(dir.path().join("not-yet")),
-            mounts: vec![Mount { source: volume.clone(), target: target.clone(), read_only: true }],
+            mounts: vec![Mount {
+                source: volume.clone(),
+                target: target.clone(),
+                read_only: true,
+            }],
             ..Default::default()
         };
         let child = spawn(&spec, Namespace::Fresh).unwrap();
         let output = child.wait_with_output().await.unwrap();
         let stdout = String::from_utf8(output.stdout).unwrap();
-        assert!(output.status.success(), "{stdout} {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{stdout} {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         let expected = format!("hi\n{}\nfrom the volume", dir.path().join("not-yet").display());
         assert_eq!(stdout, expected);
         // The mount is private to the container: the host sees the empty mount point.
@@ -263,7 +278,10 @@ mod tests {
 
     #[tokio::test]
     async fn missing_program_is_a_start_error() {
-        let spec = ProcessSpec { argv: vec!["definitely-not-a-program".into()], ..Default::default() };
+        let spec = ProcessSpec {
+            argv: vec!["definitely-not-a-program".into()],
+            ..Default::default()
+        };
         let err = spawn(&spec, Namespace::Fresh).unwrap_err();
         assert!(start_error_message("definitely-not-a-program", &err).contains("executable file not found in $PATH"));
     }

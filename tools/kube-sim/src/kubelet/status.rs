@@ -155,7 +155,10 @@ impl PodModel {
             let all_ok = regular.iter().all(|c| c.terminated().is_some_and(|t| t.exit_code == 0));
             return if all_ok { "Succeeded" } else { "Failed" };
         }
-        if regular.iter().any(|c| c.is_running() || c.restart_count > 0 || c.terminated().is_some()) {
+        if regular
+            .iter()
+            .any(|c| c.is_running() || c.restart_count > 0 || c.terminated().is_some())
+        {
             return "Running";
         }
         "Pending"
@@ -165,7 +168,11 @@ impl PodModel {
     pub fn render(&mut self, restart_policy: &str, qos_class: &str, pod_ip: Option<&str>) -> Value {
         let phase = self.phase(restart_policy);
         let terminal = matches!(phase, "Succeeded" | "Failed");
-        let unready: Vec<&str> = self.regular().filter(|c| !c.is_running()).map(|c| c.name.as_str()).collect();
+        let unready: Vec<&str> = self
+            .regular()
+            .filter(|c| !c.is_running())
+            .map(|c| c.name.as_str())
+            .collect();
         let incomplete: Vec<&str> = self
             .containers
             .iter()
@@ -176,16 +183,34 @@ impl PodModel {
         if self.accepted {
             conditions.push(("PodReadyToStartContainers", self.sandbox_ready && !terminal, None, None));
             let init_reason = (!self.init_done()).then(|| {
-                ("ContainersNotInitialized", format!("containers with incomplete status: [{}]", incomplete.join(" ")))
+                (
+                    "ContainersNotInitialized",
+                    format!("containers with incomplete status: [{}]", incomplete.join(" ")),
+                )
             });
-            conditions.push(("Initialized", self.init_done(), init_reason.clone().map(|r| r.0), init_reason.map(|r| r.1)));
+            conditions.push((
+                "Initialized",
+                self.init_done(),
+                init_reason.clone().map(|r| r.0),
+                init_reason.map(|r| r.1),
+            ));
             let ready = unready.is_empty() && !terminal;
             let (reason, message) = if ready {
                 (None, None)
             } else if terminal {
-                (Some(if phase == "Succeeded" { "PodCompleted" } else { "PodFailed" }), None)
+                (
+                    Some(if phase == "Succeeded" {
+                        "PodCompleted"
+                    } else {
+                        "PodFailed"
+                    }),
+                    None,
+                )
             } else {
-                (Some("ContainersNotReady"), Some(format!("containers with unready status: [{}]", unready.join(" "))))
+                (
+                    Some("ContainersNotReady"),
+                    Some(format!("containers with unready status: [{}]", unready.join(" "))),
+                )
             };
             conditions.push(("Ready", ready, reason, message.clone()));
             conditions.push(("ContainersReady", ready, reason, message));
@@ -224,7 +249,12 @@ impl PodModel {
             if let Some(t) = &self.start_time {
                 status["startTime"] = json!(t);
             }
-            let inits: Vec<Value> = self.containers.iter().filter(|c| c.init).map(ContainerModel::render).collect();
+            let inits: Vec<Value> = self
+                .containers
+                .iter()
+                .filter(|c| c.init)
+                .map(ContainerModel::render)
+                .collect();
             if !inits.is_empty() {
                 status["initContainerStatuses"] = json!(inits);
             }
@@ -259,15 +289,39 @@ mod tests {
     use super::*;
 
     fn container(name: &str, init: bool, state: State) -> ContainerModel {
-        ContainerModel { name: name.into(), image: "busybox".into(), init, sidecar: false, state, last_terminated: None, restart_count: 0, container_id: Some("containerd://x".into()) }
+        ContainerModel {
+            name: name.into(),
+            image: "busybox".into(),
+            init,
+            sidecar: false,
+            state,
+            last_terminated: None,
+            restart_count: 0,
+            container_id: Some("containerd://x".into()),
+        }
     }
 
     fn exited(code: i32) -> State {
-        State::Terminated(Terminated { exit_code: code, signal: None, reason: if code == 0 { "Completed".into() } else { "Error".into() }, message: String::new(), started_at: None, finished_at: now(), container_id: "containerd://x".into() })
+        State::Terminated(Terminated {
+            exit_code: code,
+            signal: None,
+            reason: if code == 0 { "Completed".into() } else { "Error".into() },
+            message: String::new(),
+            started_at: None,
+            finished_at: now(),
+            container_id: "containerd://x".into(),
+        })
     }
 
     fn model(containers: Vec<ContainerModel>) -> PodModel {
-        PodModel { scheduled: true, accepted: true, sandbox_ready: true, containers, host_ip: "127.0.0.1".into(), ..Default::default() }
+        PodModel {
+            scheduled: true,
+            accepted: true,
+            sandbox_ready: true,
+            containers,
+            host_ip: "127.0.0.1".into(),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -275,19 +329,39 @@ mod tests {
         let mut pod = model(vec![container("main", false, State::Running { started_at: now() })]);
         let status = pod.render("Never", "BestEffort", Some("127.0.0.1"));
         assert_eq!(status["phase"], "Running");
-        let types: Vec<_> = status["conditions"].as_array().unwrap().iter().map(|c| c["type"].as_str().unwrap()).collect();
-        assert_eq!(types, ["PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled"]);
+        let types: Vec<_> = status["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            types,
+            [
+                "PodReadyToStartContainers",
+                "Initialized",
+                "Ready",
+                "ContainersReady",
+                "PodScheduled"
+            ]
+        );
         assert_eq!(status["conditions"][2]["status"], "True");
         pod.containers[0].state = exited(0);
         let status = pod.render("Never", "BestEffort", Some("127.0.0.1"));
         assert_eq!(status["phase"], "Succeeded");
         assert_eq!(status["conditions"][2]["reason"], "PodCompleted");
-        assert_eq!(status["containerStatuses"][0]["state"]["terminated"]["reason"], "Completed");
+        assert_eq!(
+            status["containerStatuses"][0]["state"]["terminated"]["reason"],
+            "Completed"
+        );
     }
 
     #[test]
     fn one_failure_fails_the_pod_once_all_exit() {
-        let mut pod = model(vec![container("a", false, exited(0)), container("b", false, State::Running { started_at: now() })]);
+        let mut pod = model(vec![
+            container("a", false, exited(0)),
+            container("b", false, State::Running { started_at: now() }),
+        ]);
         assert_eq!(pod.phase("Never"), "Running");
         pod.containers[1].state = exited(3);
         assert_eq!(pod.phase("Never"), "Failed");
@@ -297,12 +371,22 @@ mod tests {
     fn init_containers_gate_initialized() {
         let mut pod = model(vec![
             container("init", true, State::Running { started_at: now() }),
-            container("main", false, State::Waiting { reason: "PodInitializing".into(), message: None }),
+            container(
+                "main",
+                false,
+                State::Waiting {
+                    reason: "PodInitializing".into(),
+                    message: None,
+                },
+            ),
         ]);
         let status = pod.render("Never", "BestEffort", None);
         assert_eq!(status["phase"], "Pending");
         assert_eq!(status["conditions"][1]["reason"], "ContainersNotInitialized");
-        assert_eq!(status["conditions"][1]["message"], "containers with incomplete status: [init]");
+        assert_eq!(
+            status["conditions"][1]["message"],
+            "containers with incomplete status: [init]"
+        );
         pod.containers[0].state = exited(1);
         assert_eq!(pod.phase("Never"), "Failed");
     }

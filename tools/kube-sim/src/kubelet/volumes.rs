@@ -35,7 +35,10 @@ pub struct Volumes {
 }
 
 fn mount_error(volume: &str, reason: impl Into<String>) -> MountError {
-    MountError { volume: volume.to_string(), reason: reason.into() }
+    MountError {
+        volume: volume.to_string(),
+        reason: reason.into(),
+    }
 }
 
 /// Sets up every volume of `pod` under `pod_dir`. Secrets and ConfigMaps are read from
@@ -51,7 +54,14 @@ pub fn set_up(store: &Store, pod: &Value, pod_dir: &Path, data_dir: &Path) -> Re
             let kind = host["type"].as_str().unwrap_or("");
             match kind {
                 "Directory" | "File" | "Socket" | "CharDevice" | "BlockDevice" if !path.exists() => {
-                    return Err(mount_error(name, format!("hostPath type check failed: {} is not a {}", path.display(), kind.to_lowercase())));
+                    return Err(mount_error(
+                        name,
+                        format!(
+                            "hostPath type check failed: {} is not a {}",
+                            path.display(),
+                            kind.to_lowercase()
+                        ),
+                    ));
                 }
                 "FileOrCreate" if !path.exists() => {
                     create_dir(path.parent().unwrap_or(Path::new("/")), name)?;
@@ -123,16 +133,34 @@ fn projection(store: &Store, pod: &Value, volume: &Value, name: &str) -> Result<
         for source in p["sources"].as_array().into_iter().flatten() {
             if let Some(s) = source.get("secret") {
                 let n = s["name"].as_str().unwrap_or("");
-                files.extend(keyed_files(secret_bytes(store, namespace, n), s, mode, name, "secret", n)?);
+                files.extend(keyed_files(
+                    secret_bytes(store, namespace, n),
+                    s,
+                    mode,
+                    name,
+                    "secret",
+                    n,
+                )?);
             } else if let Some(c) = source.get("configMap") {
                 let n = c["name"].as_str().unwrap_or("");
-                files.extend(keyed_files(config_map_bytes(store, namespace, n), c, mode, name, "configmap", n)?);
+                files.extend(keyed_files(
+                    config_map_bytes(store, namespace, n),
+                    c,
+                    mode,
+                    name,
+                    "configmap",
+                    n,
+                )?);
             } else if let Some(d) = source.get("downwardAPI") {
                 files.extend(downward_files(pod, d, mode, name)?);
             } else if let Some(t) = source.get("serviceAccountToken") {
                 let account = pod["spec"]["serviceAccountName"].as_str().unwrap_or("default");
                 let token = format!("kube-sim-token:{namespace}:{account}");
-                files.push(File { path: t["path"].as_str().unwrap_or("token").to_string(), data: token.into_bytes(), mode });
+                files.push(File {
+                    path: t["path"].as_str().unwrap_or("token").to_string(),
+                    data: token.into_bytes(),
+                    mode,
+                });
             }
         }
         return Ok(Some(files));
@@ -140,13 +168,31 @@ fn projection(store: &Store, pod: &Value, volume: &Value, name: &str) -> Result<
     Ok(None)
 }
 
-fn keyed_files(data: Option<Vec<(String, Vec<u8>)>>, source: &Value, default_mode: u32, volume: &str, kind: &str, object: &str) -> Result<Vec<File>, MountError> {
+fn keyed_files(
+    data: Option<Vec<(String, Vec<u8>)>>,
+    source: &Value,
+    default_mode: u32,
+    volume: &str,
+    kind: &str,
+    object: &str,
+) -> Result<Vec<File>, MountError> {
     let optional = source["optional"].as_bool().unwrap_or(false);
     let Some(data) = data else {
-        return if optional { Ok(Vec::new()) } else { Err(mount_error(volume, format!("{kind} \"{object}\" not found"))) };
+        return if optional {
+            Ok(Vec::new())
+        } else {
+            Err(mount_error(volume, format!("{kind} \"{object}\" not found")))
+        };
     };
     let Some(items) = source["items"].as_array() else {
-        return Ok(data.into_iter().map(|(path, data)| File { path, data, mode: default_mode }).collect());
+        return Ok(data
+            .into_iter()
+            .map(|(path, data)| File {
+                path,
+                data,
+                mode: default_mode,
+            })
+            .collect());
     };
     items
         .iter()
@@ -154,9 +200,16 @@ fn keyed_files(data: Option<Vec<(String, Vec<u8>)>>, source: &Value, default_mod
             let key = item["key"].as_str().unwrap_or("");
             let mode = item["mode"].as_u64().map(|m| m as u32).unwrap_or(default_mode);
             match data.iter().find(|(k, _)| k == key) {
-                Some((_, bytes)) => Some(Ok(File { path: item["path"].as_str().unwrap_or(key).to_string(), data: bytes.clone(), mode })),
+                Some((_, bytes)) => Some(Ok(File {
+                    path: item["path"].as_str().unwrap_or(key).to_string(),
+                    data: bytes.clone(),
+                    mode,
+                })),
                 None if optional => None,
-                None => Some(Err(mount_error(volume, format!("references non-existent {kind} key: {key}")))),
+                None => Some(Err(mount_error(
+                    volume,
+                    format!("references non-existent {kind} key: {key}"),
+                ))),
             }
         })
         .collect()
@@ -175,12 +228,22 @@ fn downward_files(pod: &Value, source: &Value, default_mode: u32, volume: &str) 
                 field_ref(pod, fp).ok_or_else(|| mount_error(volume, format!("unsupported fieldPath: {fp}")))?
             } else if let Some(r) = item.get("resourceFieldRef") {
                 let container_name = r["containerName"].as_str().unwrap_or("");
-                let container = pod["spec"]["containers"].as_array().into_iter().flatten().find(|c| c["name"] == container_name).cloned().unwrap_or_default();
+                let container = pod["spec"]["containers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|c| c["name"] == container_name)
+                    .cloned()
+                    .unwrap_or_default();
                 super::env::resource_field_ref(pod, &container, r)
             } else {
                 String::new()
             };
-            Ok(File { path, data: data.into_bytes(), mode })
+            Ok(File {
+                path,
+                data: data.into_bytes(),
+                mode,
+            })
         })
         .collect()
 }
@@ -220,7 +283,11 @@ pub fn mounts_for(container: &Value, volumes: &Volumes) -> Vec<Mount> {
                 }
                 None => dir.clone(),
             };
-            Some(Mount { source, target: PathBuf::from(m["mountPath"].as_str()?), read_only: m["readOnly"].as_bool().unwrap_or(false) })
+            Some(Mount {
+                source,
+                target: PathBuf::from(m["mountPath"].as_str()?),
+                read_only: m["readOnly"].as_bool().unwrap_or(false),
+            })
         })
         .collect()
 }
@@ -242,19 +309,38 @@ mod tests {
             {"name": "scratch", "emptyDir": {}},
         ]}});
         let err = set_up(&store, &pod, dir.path(), dir.path()).unwrap_err();
-        assert_eq!(err.to_string(), "MountVolume.SetUp failed for volume \"creds\" : secret \"s\" not found");
+        assert_eq!(
+            err.to_string(),
+            "MountVolume.SetUp failed for volume \"creds\" : secret \"s\" not found"
+        );
         let mut secret = json!({"metadata": {"name": "s"}, "stringData": {"token": "t"}});
         apply_create_defaults(SECRETS, "ns", &mut secret);
         store.create(SECRETS, "ns", secret).unwrap();
         let volumes = set_up(&store, &pod, dir.path(), dir.path()).unwrap();
-        assert_eq!(std::fs::read_to_string(volumes.dirs["creds"].join("auth/token")).unwrap(), "t");
-        assert_eq!(std::fs::read_to_string(volumes.dirs["info"].join("labels")).unwrap(), "a=\"1\"");
+        assert_eq!(
+            std::fs::read_to_string(volumes.dirs["creds"].join("auth/token")).unwrap(),
+            "t"
+        );
+        assert_eq!(
+            std::fs::read_to_string(volumes.dirs["info"].join("labels")).unwrap(),
+            "a=\"1\""
+        );
         let mut relabelled = pod.clone();
         relabelled["metadata"]["labels"]["b"] = json!("2");
         refresh(&store, &relabelled, &volumes);
-        assert_eq!(std::fs::read_to_string(volumes.dirs["info"].join("labels")).unwrap(), "a=\"1\"\nb=\"2\"");
+        assert_eq!(
+            std::fs::read_to_string(volumes.dirs["info"].join("labels")).unwrap(),
+            "a=\"1\"\nb=\"2\""
+        );
         let container = json!({"volumeMounts": [{"name": "scratch", "mountPath": "/builds", "subPath": "x", "readOnly": true}, {"name": "nope", "mountPath": "/n"}]});
         let mounts = mounts_for(&container, &volumes);
-        assert_eq!(mounts, vec![Mount { source: volumes.dirs["scratch"].join("x"), target: "/builds".into(), read_only: true }]);
+        assert_eq!(
+            mounts,
+            vec![Mount {
+                source: volumes.dirs["scratch"].join("x"),
+                target: "/builds".into(),
+                read_only: true
+            }]
+        );
     }
 }

@@ -17,21 +17,29 @@ pub struct TestCluster {
 pub async fn start() -> TestCluster {
     let dir = tempfile::tempdir().expect("temp dir");
     let kubeconfig = dir.path().join("kubeconfig");
-    let sim = Sim::start(SimConfig { name: "test".into(), kubeconfig: Some(kubeconfig.clone()), ..SimConfig::default() })
-        .await
-        .expect("kube-sim starts");
+    let sim = Sim::start(SimConfig {
+        name: "test".into(),
+        kubeconfig: Some(kubeconfig.clone()),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("kube-sim starts");
     TestCluster { sim, dir, kubeconfig }
 }
 
 impl TestCluster {
     pub async fn client(&self) -> kube::Client {
         let kubeconfig = kube::config::Kubeconfig::read_from(&self.kubeconfig).expect("kubeconfig parses");
-        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.expect("kubeconfig is usable");
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+            .await
+            .expect("kubeconfig is usable");
         kube::Client::try_from(config).expect("client")
     }
 }
 
 /// Bounds a wait that should end quickly; reaching the bound fails the test.
 pub async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(60), future).await.unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+    tokio::time::timeout(Duration::from_secs(60), future)
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
 }
