@@ -152,6 +152,11 @@ impl PodModel {
         let regular: Vec<&ContainerModel> = self.regular().collect();
         let all_terminated = regular.iter().all(|c| c.terminated().is_some());
         if all_terminated && regular.iter().all(|c| c.container_id.is_some()) {
+            // Sidecars still being stopped keep the Pod Running a moment longer, so a client
+            // that sees a terminal phase sees every container terminated.
+            if self.containers.iter().any(|c| c.sidecar && c.is_running()) {
+                return "Running";
+            }
             let all_ok = regular.iter().all(|c| c.terminated().is_some_and(|t| t.exit_code == 0));
             return if all_ok { "Succeeded" } else { "Failed" };
         }
@@ -396,7 +401,8 @@ mod tests {
         let mut sidecar = container("side", true, State::Running { started_at: now() });
         sidecar.sidecar = true;
         let mut pod = model(vec![sidecar, container("main", false, exited(0))]);
-        assert_eq!(pod.phase("Never"), "Succeeded");
+        // Still being stopped.
+        assert_eq!(pod.phase("Never"), "Running");
         pod.containers[0].state = exited(137);
         assert_eq!(pod.phase("Never"), "Succeeded");
     }
