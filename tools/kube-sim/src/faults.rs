@@ -53,7 +53,8 @@ pub struct ImagePullFault {
 
 pub struct Faults {
     drops: [watch::Sender<u64>; 3],
-    schedule_delay: Mutex<Duration>,
+    /// How long after creation a Pod is scheduled; changes apply to Pods already waiting.
+    schedule_delay: watch::Sender<Duration>,
     image_pulls: Mutex<Vec<ImagePullFault>>,
     errors: Mutex<Option<ErrorFault>>,
 }
@@ -62,7 +63,7 @@ impl Default for Faults {
     fn default() -> Self {
         Faults {
             drops: std::array::from_fn(|_| watch::channel(0).0),
-            schedule_delay: Mutex::new(Duration::ZERO),
+            schedule_delay: watch::channel(Duration::ZERO).0,
             image_pulls: Mutex::new(Vec::new()),
             errors: Mutex::new(None),
         }
@@ -100,12 +101,13 @@ impl Faults {
         DropSignal(self.drops[index(kind)].subscribe())
     }
 
+    /// Delays scheduling; lowering it releases Pods that are already waiting.
     pub fn set_schedule_delay(&self, delay: Duration) {
-        *self.schedule_delay.lock().unwrap() = delay;
+        self.schedule_delay.send_replace(delay);
     }
 
-    pub fn schedule_delay(&self) -> Duration {
-        *self.schedule_delay.lock().unwrap()
+    pub fn schedule_delay(&self) -> watch::Receiver<Duration> {
+        self.schedule_delay.subscribe()
     }
 
     pub fn fail_image_pulls(&self, fault: ImagePullFault) {

@@ -387,3 +387,79 @@ async fn image_pull_failures_keep_the_pod_pending() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn log_options_tail_limit_and_errors() {
+    let cluster = start().await;
+    let pods: Api<Pod> = Api::default_namespaced(cluster.client().await);
+    pods.create(
+        &PostParams::default(),
+        &pod("lines", "for i in 1 2 3 4 5; do echo line-$i; done"),
+    )
+    .await
+    .unwrap();
+    within(
+        "lines to finish",
+        await_condition(pods.clone(), "lines", is_phase("Succeeded")),
+    )
+    .await
+    .unwrap();
+    let tail = pods
+        .logs(
+            "lines",
+            &LogParams {
+                tail_lines: Some(2),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(tail, "line-4\nline-5\n");
+    let limited = pods
+        .logs(
+            "lines",
+            &LogParams {
+                limit_bytes: Some(9),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(limited, "line-1\nli");
+    let recent = pods
+        .logs(
+            "lines",
+            &LogParams {
+                since_seconds: Some(3600),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(recent.lines().count(), 5);
+    let err = pods
+        .logs(
+            "lines",
+            &LogParams {
+                container: Some("nope".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.code == 400 && s.message.contains("container nope is not valid")),
+        "{err:?}"
+    );
+    let err = pods
+        .logs(
+            "lines",
+            &LogParams {
+                previous: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, kube::Error::Api(s) if s.code == 400), "{err:?}");
+}

@@ -107,7 +107,13 @@ spec:
 #[tokio::test(flavor = "multi_thread")]
 async fn create_watch_logs_and_events() {
     let cluster = start().await;
-    // Watch from before the Pod exists, as a person would.
+    // Hold the Pod unscheduled until kubectl's watch shows it, so every state is seen.
+    cluster
+        .sim
+        .faults()
+        .set_schedule_delay(std::time::Duration::from_secs(3600));
+    let created = kubectl_stdin(&cluster, &["create", "-f", "-"], JOB_POD).await;
+    assert!(created.status.success(), "{}", text(&created));
     require_kubectl();
     let mut watch = tokio::process::Command::new(KUBECTL)
         .args(base_args(&cluster))
@@ -117,12 +123,17 @@ async fn create_watch_logs_and_events() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let created = kubectl_stdin(&cluster, &["create", "-f", "-"], JOB_POD).await;
-    assert!(created.status.success(), "{}", text(&created));
-    assert_eq!(String::from_utf8_lossy(&created.stdout).trim(), "pod/demo created");
-
     let mut lines = tokio::io::BufReader::new(watch.stdout.take().unwrap()).lines();
     let mut seen = Vec::new();
+    within("kubectl get pods -w to list the pod", async {
+        while seen.len() < 2 {
+            seen.push(lines.next_line().await.unwrap().unwrap());
+        }
+    })
+    .await;
+    cluster.sim.faults().set_schedule_delay(std::time::Duration::ZERO);
+    assert_eq!(String::from_utf8_lossy(&created.stdout).trim(), "pod/demo created");
+
     within("kubectl get pods -w to show Completed", async {
         while let Some(line) = lines.next_line().await.unwrap() {
             let done = line.contains("Completed");
@@ -138,10 +149,8 @@ async fn create_watch_logs_and_events() {
         "{seen:?}"
     );
     let statuses: Vec<&str> = seen[1..].iter().filter_map(|l| l.split_whitespace().nth(2)).collect();
-    assert!(
-        statuses.contains(&"Pending") || statuses.iter().any(|s| s.starts_with("Init:")),
-        "{statuses:?}"
-    );
+    assert_eq!(statuses.first(), Some(&"Pending"), "{seen:?}");
+    assert!(statuses.iter().any(|s| s.starts_with("Init:")), "{seen:?}");
     assert_eq!(statuses.last(), Some(&"Completed"), "{seen:?}");
 
     let listed = kubectl(&cluster, &["get", "pods"]).await;
@@ -158,6 +167,13 @@ async fn create_watch_logs_and_events() {
     assert_eq!(line, "from side");
     let tail = kubectl(&cluster, &["logs", "demo", "-c", "main", "--tail=1"]).await;
     assert_eq!(String::from_utf8_lossy(&tail.stdout), "done\n");
+
+    let labelled = kubectl(&cluster, &["label", "pod", "demo", "color=blue"]).await;
+    assert!(labelled.status.success(), "{}", text(&labelled));
+    let selected = text(&kubectl(&cluster, &["get", "pods", "-l", "color=blue", "-o", "name"]).await);
+    assert_eq!(selected.trim(), "pod/demo");
+    let none = text(&kubectl(&cluster, &["get", "pods", "-l", "color=red"]).await);
+    assert!(none.contains("No resources found"), "{none}");
 
     let events = kubectl(&cluster, &["get", "events"]).await;
     let events = text(&events);
@@ -279,4 +295,24 @@ fn kubectl_version_reaches_the_server() {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("v1.32.0-sim"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_creates_then_patches_a_config_map() {
+    let cluster = start().await;
+    let v1 = "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"settings\"},\"data\":{\"a\":\"1\",\"b\":\"2\"}}";
+    let first = kubectl_stdin(&cluster, &["apply", "-f", "-"], v1).await;
+    assert!(first.status.success(), "{}", text(&first));
+    assert!(text(&first).contains("configmap/settings created"), "{}", text(&first));
+    let v2 =
+        "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"settings\"},\"data\":{\"a\":\"10\"}}";
+    let second = kubectl_stdin(&cluster, &["apply", "-f", "-"], v2).await;
+    assert!(second.status.success(), "{}", text(&second));
+    assert!(
+        text(&second).contains("configmap/settings configured"),
+        "{}",
+        text(&second)
+    );
+    let data = kubectl(&cluster, &["get", "configmap", "settings", "-o", "jsonpath={.data}"]).await;
+    assert_eq!(String::from_utf8_lossy(&data.stdout), "{\"a\":\"10\"}");
 }

@@ -134,9 +134,19 @@ impl PodWorker {
     // ---- scheduling and admission ------------------------------------------------
 
     async fn schedule(&mut self) -> Result<(), Interrupt> {
-        let delay = self.kubelet.faults.schedule_delay();
-        if !delay.is_zero() {
-            self.pause(delay).await?;
+        let created = tokio::time::Instant::now();
+        let mut delay = self.kubelet.faults.schedule_delay();
+        loop {
+            let deadline = created + *delay.borrow_and_update();
+            if deadline <= tokio::time::Instant::now() {
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => break,
+                // The delay changed: recompute the deadline.
+                _ = delay.changed() => {}
+                grace = wait_requested(&mut self.terminate) => return Err(Interrupt::Terminate(grace)),
+            }
         }
         if let Some(reason) = self.unschedulable_reason() {
             let message = format!("0/1 nodes are available: 1 {reason}. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.");
