@@ -32,19 +32,19 @@ async fn run(api: &Api<Pod>, prefix: &str, count: usize) -> (Vec<Duration>, Dura
         }
     }
     let start = Instant::now();
-    let mut created_at = std::collections::HashMap::new();
-    let creates = (0..count).map(|i| {
-        let api = api.clone();
-        let name = format!("{prefix}-{i}");
-        async move {
-            let t = Instant::now();
-            api.create(&PostParams::default(), &pod(&name)).await.expect("create");
-            (name, t)
-        }
-    });
-    for (name, t) in futures::future::join_all(creates).await {
-        created_at.insert(name, t);
-    }
+    let created_at = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+    // Create concurrently while this task consumes the watch, so latencies are real.
+    let creates: Vec<_> = (0..count)
+        .map(|i| {
+            let api = api.clone();
+            let created_at = created_at.clone();
+            let name = format!("{prefix}-{i}");
+            tokio::spawn(async move {
+                created_at.lock().unwrap().insert(name.clone(), Instant::now());
+                api.create(&PostParams::default(), &pod(&name)).await.expect("create");
+            })
+        })
+        .collect();
     let mut latencies = Vec::new();
     let mut done = std::collections::HashSet::new();
     while done.len() < count {
@@ -52,10 +52,14 @@ async fn run(api: &Api<Pod>, prefix: &str, count: usize) -> (Vec<Duration>, Dura
             continue;
         };
         let name = p.metadata.name.clone().unwrap_or_default();
-        if succeeded(&p) && created_at.contains_key(&name) && done.insert(name.clone()) {
-            latencies.push(created_at[&name].elapsed());
+        let started = created_at.lock().unwrap().get(&name).copied();
+        if let Some(started) = started.filter(|_| succeeded(&p)) {
+            if done.insert(name) {
+                latencies.push(started.elapsed());
+            }
         }
     }
+    futures::future::join_all(creates).await;
     (latencies, start.elapsed())
 }
 

@@ -135,7 +135,7 @@ pub fn serve(
             }
         }
     });
-    let content_type = if watch_table_header(headers) {
+    let content_type = if wants_table(headers) {
         "application/json;as=Table;v=v1;g=meta.k8s.io"
     } else {
         "application/json"
@@ -146,10 +146,6 @@ pub fn serve(
         .header("cache-control", "no-cache, private")
         .body(Body::from_stream(ReceiverStream::new(rx)))
         .expect("static response parts"))
-}
-
-fn watch_table_header(headers: &HeaderMap) -> bool {
-    wants_table(headers)
 }
 
 fn line(event: &Value) -> Bytes {

@@ -35,12 +35,12 @@ pub fn container_env(
         let prefix = source["prefix"].as_str().unwrap_or("");
         let (data, optional) = if let Some(r) = source.get("secretRef") {
             (
-                secret_data(store, namespace, r["name"].as_str().unwrap_or(""))?,
+                secret_data(store, namespace, r["name"].as_str().unwrap_or("")),
                 r["optional"].as_bool().unwrap_or(false),
             )
         } else if let Some(r) = source.get("configMapRef") {
             (
-                config_map_data(store, namespace, r["name"].as_str().unwrap_or(""))?,
+                config_map_data(store, namespace, r["name"].as_str().unwrap_or("")),
                 r["optional"].as_bool().unwrap_or(false),
             )
         } else {
@@ -88,7 +88,7 @@ fn value_from(
 ) -> Result<Option<String>, EnvError> {
     if let Some(r) = from.get("secretKeyRef") {
         return key_ref(
-            secret_data(store, namespace, r["name"].as_str().unwrap_or(""))?,
+            secret_data(store, namespace, r["name"].as_str().unwrap_or("")),
             r,
             "secret",
             namespace,
@@ -96,7 +96,7 @@ fn value_from(
     }
     if let Some(r) = from.get("configMapKeyRef") {
         return key_ref(
-            config_map_data(store, namespace, r["name"].as_str().unwrap_or(""))?,
+            config_map_data(store, namespace, r["name"].as_str().unwrap_or("")),
             r,
             "configmap",
             namespace,
@@ -140,13 +140,15 @@ fn key_ref(
 }
 
 /// A Secret's data, decoded, or None when it does not exist.
-pub fn secret_data(store: &Store, namespace: &str, name: &str) -> Result<Option<Vec<(String, String)>>, EnvError> {
-    Ok(secret_bytes(store, namespace, name).map(|entries| {
-        entries
-            .into_iter()
-            .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
-            .collect()
-    }))
+pub fn secret_data(store: &Store, namespace: &str, name: &str) -> Option<Vec<(String, String)>> {
+    secret_bytes(store, namespace, name).map(as_text)
+}
+
+fn as_text(entries: Vec<(String, Vec<u8>)>) -> Vec<(String, String)> {
+    entries
+        .into_iter()
+        .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
+        .collect()
 }
 
 pub fn secret_bytes(store: &Store, namespace: &str, name: &str) -> Option<Vec<(String, Vec<u8>)>> {
@@ -162,13 +164,8 @@ pub fn secret_bytes(store: &Store, namespace: &str, name: &str) -> Option<Vec<(S
     )
 }
 
-pub fn config_map_data(store: &Store, namespace: &str, name: &str) -> Result<Option<Vec<(String, String)>>, EnvError> {
-    Ok(config_map_bytes(store, namespace, name).map(|entries| {
-        entries
-            .into_iter()
-            .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
-            .collect()
-    }))
+pub fn config_map_data(store: &Store, namespace: &str, name: &str) -> Option<Vec<(String, String)>> {
+    config_map_bytes(store, namespace, name).map(as_text)
 }
 
 pub fn config_map_bytes(store: &Store, namespace: &str, name: &str) -> Option<Vec<(String, Vec<u8>)>> {
