@@ -706,6 +706,7 @@ impl PodWorker {
             gid: pick("runAsGroup"),
             groups,
             stdin: false,
+            root_dir: termination_log.parent().map(|run_dir| run_dir.join("rootfs")),
         }
     }
 

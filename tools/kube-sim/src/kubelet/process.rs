@@ -34,6 +34,10 @@ pub struct ProcessSpec {
     pub gid: Option<u32>,
     pub groups: Vec<u32>,
     pub stdin: bool,
+    /// Build the container's root here: every top-level host directory bind-mounted in,
+    /// then `chroot`. Mount points that the host lacks (`/builds`) are then created in
+    /// this private directory instead of on the host's `/`.
+    pub root_dir: Option<PathBuf>,
 }
 
 /// How to give the process its view of the filesystem.
@@ -44,7 +48,16 @@ pub enum Namespace {
     JoinOf(u32),
 }
 
+/// The private root of a fresh container: host top-level directories to bind in.
+struct Root {
+    dir: CString,
+    binds: Vec<(CString, CString, bool)>,
+}
+
 struct Prepared {
+    root: Option<Root>,
+    /// exec: the container's root, entered after joining its namespace.
+    root_fd: Option<File>,
     mounts: Vec<(CString, CString, bool, bool)>,
     mkdirs: Vec<CString>,
     touch: Vec<CString>,
@@ -91,11 +104,21 @@ fn prepare(spec: &ProcessSpec, namespace: Namespace) -> io::Result<Prepared> {
         Some(dir) => Some((ancestors(dir)?, cstring(dir)?)),
         None => None,
     };
-    let (ns_fd, fresh) = match namespace {
-        Namespace::Fresh => (None, true),
-        Namespace::JoinOf(pid) => (Some(File::open(format!("/proc/{pid}/ns/mnt"))?), false),
+    let (ns_fd, root_fd, fresh) = match namespace {
+        Namespace::Fresh => (None, None, true),
+        Namespace::JoinOf(pid) => (
+            Some(File::open(format!("/proc/{pid}/ns/mnt"))?),
+            Some(File::open(format!("/proc/{pid}/root"))?),
+            false,
+        ),
+    };
+    let root = match (&spec.root_dir, fresh) {
+        (Some(dir), true) => Some(prepare_root(dir)?),
+        _ => None,
     };
     Ok(Prepared {
+        root,
+        root_fd,
         mounts,
         mkdirs,
         touch,
@@ -105,6 +128,32 @@ fn prepare(spec: &ProcessSpec, namespace: Namespace) -> io::Result<Prepared> {
         uid: spec.uid,
         gid: spec.gid,
         groups: spec.groups.clone(),
+    })
+}
+
+/// Lays out the private root: host symlinks copied (they are relative or resolve inside
+/// the chroot the same way), every other top-level entry listed for a bind mount.
+fn prepare_root(dir: &Path) -> io::Result<Root> {
+    std::fs::create_dir_all(dir)?;
+    let mut binds = Vec::new();
+    for entry in std::fs::read_dir("/")? {
+        let entry = entry?;
+        let source = entry.path();
+        let target = dir.join(entry.file_name());
+        let kind = entry.file_type()?;
+        if kind.is_symlink() {
+            if std::fs::symlink_metadata(&target).is_err() {
+                std::os::unix::fs::symlink(std::fs::read_link(&source)?, &target)?;
+            }
+        } else if kind.is_dir() {
+            binds.push((cstring(&source)?, cstring(&target)?, true));
+        } else {
+            binds.push((cstring(&source)?, cstring(&target)?, false));
+        }
+    }
+    Ok(Root {
+        dir: cstring(dir)?,
+        binds,
     })
 }
 
@@ -124,6 +173,12 @@ fn enter(p: &Prepared) -> io::Result<()> {
         if let Some(fd) = &p.ns_fd {
             check(libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNS))?;
         }
+        if let Some(root) = &p.root_fd {
+            // Joining the namespace put us at its real root; the container lives in a chroot.
+            check(libc::fchdir(root.as_raw_fd()))?;
+            check(libc::chroot(c".".as_ptr()))?;
+            check(libc::chdir(c"/".as_ptr()))?;
+        }
         if p.fresh {
             check(libc::unshare(libc::CLONE_NEWNS))?;
             let root = c"/";
@@ -134,6 +189,27 @@ fn enter(p: &Prepared) -> io::Result<()> {
                 libc::MS_REC | libc::MS_PRIVATE,
                 std::ptr::null(),
             ))?;
+            if let Some(root) = &p.root {
+                for (source, target, is_dir) in &root.binds {
+                    if *is_dir {
+                        libc::mkdir(target.as_ptr(), 0o755);
+                    } else {
+                        let fd = libc::open(target.as_ptr(), libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC, 0o644);
+                        if fd >= 0 {
+                            libc::close(fd);
+                        }
+                    }
+                    check(libc::mount(
+                        source.as_ptr(),
+                        target.as_ptr(),
+                        std::ptr::null(),
+                        libc::MS_BIND | libc::MS_REC,
+                        std::ptr::null(),
+                    ))?;
+                }
+                check(libc::chroot(root.dir.as_ptr()))?;
+                check(libc::chdir(c"/".as_ptr()))?;
+            }
             for dir in &p.mkdirs {
                 libc::mkdir(dir.as_ptr(), 0o755);
             }
