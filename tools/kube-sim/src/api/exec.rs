@@ -108,7 +108,7 @@ async fn run(socket: WebSocket, request: ExecRequest, v5: bool, mut drop_signal:
     spec.argv = request.command.clone();
     spec.stdin = request.stdin;
     spec.mounts.clear();
-    let mut child = match process::spawn(&spec, Namespace::JoinOf(request.pid)) {
+    let mut child = match process::spawn_off_thread(spec.clone(), Namespace::JoinOf(request.pid)).await {
         Ok(child) => child,
         Err(error) => {
             // What a runtime reports for a command it cannot start.

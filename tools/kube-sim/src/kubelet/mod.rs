@@ -119,6 +119,9 @@ pub struct Kubelet {
     data_dir: PathBuf,
     node: Node,
     pods: Mutex<HashMap<(String, String), Arc<PodRuntime>>>,
+    /// A process whose mount namespace holds the containers' private root; each container
+    /// starts in a copy of it (see `process::Namespace::CopyOf`).
+    root_holder: tokio::sync::Mutex<Option<u32>>,
 }
 
 impl Kubelet {
@@ -129,6 +132,7 @@ impl Kubelet {
             data_dir,
             node,
             pods: Mutex::new(HashMap::new()),
+            root_holder: Default::default(),
         })
     }
 
@@ -227,6 +231,36 @@ impl Kubelet {
         }
     }
 
+    /// The containers' root directory (host top-level directories bind-mounted in).
+    pub fn root_dir(&self) -> PathBuf {
+        self.data_dir.join("rootfs")
+    }
+
+    /// The pid of the process holding the prepared root, starting it if needed.
+    pub async fn root_template(&self) -> std::io::Result<u32> {
+        let mut holder = self.root_holder.lock().await;
+        if let Some(pid) = *holder {
+            if std::fs::read_link(format!("/proc/{pid}/ns/mnt")).is_ok() {
+                return Ok(pid);
+            }
+        }
+        let spec = ProcessSpec {
+            argv: vec!["sleep".into(), "2147483647".into()],
+            env: vec![("PATH".into(), env::default_path().into())],
+            root_dir: Some(self.root_dir()),
+            ..Default::default()
+        };
+        let mut child = process::spawn_off_thread(spec, process::Namespace::Fresh).await?;
+        let pid = child
+            .id()
+            .ok_or_else(|| std::io::Error::other("root holder exited at once"))?;
+        tokio::spawn(async move {
+            let _ = child.wait().await;
+        });
+        *holder = Some(pid);
+        Ok(pid)
+    }
+
     pub fn runtime(&self, namespace: &str, name: &str) -> Option<Arc<PodRuntime>> {
         self.pods
             .lock()
@@ -250,6 +284,11 @@ impl Kubelet {
 
     /// Kills every process of every Pod (kube-sim is shutting down).
     pub fn kill_all(&self) {
+        if let Ok(holder) = self.root_holder.try_lock() {
+            if let Some(pid) = *holder {
+                process::signal_group(pid, libc::SIGKILL);
+            }
+        }
         for runtime in self.pods.lock().unwrap().values() {
             for pid in runtime.pids() {
                 process::signal_group(pid, libc::SIGKILL);

@@ -466,7 +466,12 @@ impl PodWorker {
             Some(&path),
             Source::Kubelet,
         );
-        let child = match process::spawn(&spec, Namespace::Fresh) {
+        let template = self.kubelet.root_template().await;
+        let spawned = match template {
+            Ok(pid) => process::spawn_off_thread(spec.clone(), Namespace::CopyOf(pid)).await,
+            Err(error) => Err(error),
+        };
+        let child = match spawned {
             Ok(child) => child,
             Err(error) => {
                 log.finish().await;
@@ -706,7 +711,7 @@ impl PodWorker {
             gid: pick("runAsGroup"),
             groups,
             stdin: false,
-            root_dir: termination_log.parent().map(|run_dir| run_dir.join("rootfs")),
+            root_dir: Some(self.kubelet.root_dir()),
         }
     }
 

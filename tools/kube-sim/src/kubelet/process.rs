@@ -42,16 +42,21 @@ pub struct ProcessSpec {
 
 /// How to give the process its view of the filesystem.
 pub enum Namespace {
-    /// A fresh private mount namespace with the spec's mounts (a container's main process).
+    /// A fresh private mount namespace, with the private root built from scratch if the
+    /// spec has a `root_dir` (slow: one bind mount per top-level directory).
     Fresh,
-    /// The mount namespace of this running process (exec).
+    /// A private copy of this process's mount namespace, which already holds the private
+    /// root at the spec's `root_dir` (a container's main process: copying is fast).
+    CopyOf(u32),
+    /// The mount namespace and root of this running process (exec).
     JoinOf(u32),
 }
 
 /// The private root of a fresh container: host top-level directories to bind in.
 struct Root {
     dir: CString,
-    binds: Vec<(CString, CString, bool)>,
+    /// (source, target, is a directory, bind its submounts too)
+    binds: Vec<(CString, CString, bool, bool)>,
 }
 
 struct Prepared {
@@ -63,7 +68,10 @@ struct Prepared {
     touch: Vec<CString>,
     working_dir: Option<(Vec<CString>, CString)>,
     ns_fd: Option<File>,
+    /// Unshare a new mount namespace (Fresh, CopyOf) and make the spec's mounts.
     fresh: bool,
+    /// CopyOf: chroot into the root prepared in the copied namespace.
+    copied_root: Option<CString>,
     uid: Option<u32>,
     gid: Option<u32>,
     groups: Vec<libc::gid_t>,
@@ -106,15 +114,17 @@ fn prepare(spec: &ProcessSpec, namespace: Namespace) -> io::Result<Prepared> {
     };
     let (ns_fd, root_fd, fresh) = match namespace {
         Namespace::Fresh => (None, None, true),
+        Namespace::CopyOf(pid) => (Some(File::open(format!("/proc/{pid}/ns/mnt"))?), None, true),
         Namespace::JoinOf(pid) => (
             Some(File::open(format!("/proc/{pid}/ns/mnt"))?),
             Some(File::open(format!("/proc/{pid}/root"))?),
             false,
         ),
     };
-    let root = match (&spec.root_dir, fresh) {
-        (Some(dir), true) => Some(prepare_root(dir)?),
-        _ => None,
+    let (root, copied_root) = match (&spec.root_dir, &namespace) {
+        (Some(dir), Namespace::Fresh) => (Some(prepare_root(dir)?), None),
+        (Some(dir), Namespace::CopyOf(_)) => (None, Some(cstring(dir)?)),
+        _ => (None, None),
     };
     Ok(Prepared {
         root,
@@ -125,6 +135,7 @@ fn prepare(spec: &ProcessSpec, namespace: Namespace) -> io::Result<Prepared> {
         working_dir,
         ns_fd,
         fresh,
+        copied_root,
         uid: spec.uid,
         gid: spec.gid,
         groups: spec.groups.clone(),
@@ -145,10 +156,11 @@ fn prepare_root(dir: &Path) -> io::Result<Root> {
             if std::fs::symlink_metadata(&target).is_err() {
                 std::os::unix::fs::symlink(std::fs::read_link(&source)?, &target)?;
             }
-        } else if kind.is_dir() {
-            binds.push((cstring(&source)?, cstring(&target)?, true));
         } else {
-            binds.push((cstring(&source)?, cstring(&target)?, false));
+            // Submounts matter only for the kernel filesystems; copying every other
+            // directory's submounts (e.g. other runs under /tmp) is what makes a start slow.
+            let recursive = matches!(entry.file_name().to_str(), Some("dev" | "proc" | "sys" | "run"));
+            binds.push((cstring(&source)?, cstring(&target)?, kind.is_dir(), recursive));
         }
     }
     Ok(Root {
@@ -190,7 +202,7 @@ fn enter(p: &Prepared) -> io::Result<()> {
                 std::ptr::null(),
             ))?;
             if let Some(root) = &p.root {
-                for (source, target, is_dir) in &root.binds {
+                for (source, target, is_dir, recursive) in &root.binds {
                     if *is_dir {
                         libc::mkdir(target.as_ptr(), 0o755);
                     } else {
@@ -203,11 +215,15 @@ fn enter(p: &Prepared) -> io::Result<()> {
                         source.as_ptr(),
                         target.as_ptr(),
                         std::ptr::null(),
-                        libc::MS_BIND | libc::MS_REC,
+                        libc::MS_BIND | if *recursive { libc::MS_REC } else { 0 },
                         std::ptr::null(),
                     ))?;
                 }
                 check(libc::chroot(root.dir.as_ptr()))?;
+                check(libc::chdir(c"/".as_ptr()))?;
+            }
+            if let Some(dir) = &p.copied_root {
+                check(libc::chroot(dir.as_ptr()))?;
                 check(libc::chdir(c"/".as_ptr()))?;
             }
             for dir in &p.mkdirs {
@@ -287,6 +303,59 @@ pub fn spawn(spec: &ProcessSpec, namespace: Namespace) -> io::Result<Child> {
         command.pre_exec(move || enter(&prepared));
     }
     command.spawn()
+}
+
+/// Starts the process off the async threads: `fork` returns only once the child has set
+/// up its mounts and called `exec`, which takes milliseconds. Long-lived spawner threads do
+/// it, because a child's PR_SET_PDEATHSIG fires when the *thread* that forked it exits.
+pub async fn spawn_off_thread(spec: ProcessSpec, namespace: Namespace) -> io::Result<Child> {
+    let (reply, result) = tokio::sync::oneshot::channel();
+    let job = SpawnJob {
+        spec,
+        namespace,
+        runtime: tokio::runtime::Handle::current(),
+        reply,
+    };
+    spawner()
+        .lock()
+        .unwrap()
+        .send(job)
+        .map_err(|_| io::Error::other("spawner threads are gone"))?;
+    result
+        .await
+        .map_err(|_| io::Error::other("spawner thread dropped the request"))?
+}
+
+struct SpawnJob {
+    spec: ProcessSpec,
+    namespace: Namespace,
+    runtime: tokio::runtime::Handle,
+    reply: tokio::sync::oneshot::Sender<io::Result<Child>>,
+}
+
+fn spawner() -> &'static std::sync::Mutex<std::sync::mpsc::Sender<SpawnJob>> {
+    static SPAWNER: std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<SpawnJob>>> =
+        std::sync::OnceLock::new();
+    SPAWNER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<SpawnJob>();
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        for i in 0..2 {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("kube-sim-spawner-{i}"))
+                .spawn(move || loop {
+                    let job = match rx.lock().unwrap().recv() {
+                        Ok(job) => job,
+                        Err(_) => return,
+                    };
+                    // tokio::process registers the child with the caller's runtime.
+                    let _guard = job.runtime.enter();
+                    let _ = job.reply.send(spawn(&job.spec, job.namespace));
+                })
+                .expect("spawning a thread");
+        }
+        std::sync::Mutex::new(tx)
+    })
 }
 
 /// Sends a signal to the process group of a container's main process.
