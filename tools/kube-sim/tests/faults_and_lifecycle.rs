@@ -35,10 +35,7 @@ async fn control(client: &kube::Client, method: &str, path: &str, body: serde_js
 #[tokio::test(flavor = "multi_thread")]
 async fn token_or_client_certificate_is_required() {
     let cluster = start().await;
-    let kubeconfig = kube::config::Kubeconfig::read_from(&cluster.kubeconfig).unwrap();
-    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .unwrap();
+    let mut config = common::config_for(&cluster.kubeconfig).await;
     // Client certificate only: accepted.
     let mut cert_only = config.clone();
     cert_only.auth_info.token = None;
@@ -251,13 +248,7 @@ async fn sigterm_stops_the_binary_and_every_container() {
     use tokio::io::AsyncBufReadExt;
     within("the banner", stdout.read_line(&mut banner)).await.unwrap();
     assert!(banner.contains("serving https://127.0.0.1:"), "{banner}");
-    let config = kube::Config::from_custom_kubeconfig(
-        kube::config::Kubeconfig::read_from(&kubeconfig).unwrap(),
-        &Default::default(),
-    )
-    .await
-    .unwrap();
-    let pods: Api<Pod> = Api::default_namespaced(kube::Client::try_from(config).unwrap());
+    let pods: Api<Pod> = Api::default_namespaced(common::client_for(&kubeconfig).await);
     let out = dir.path().join("out");
     std::fs::create_dir(&out).unwrap();
     pods.create(

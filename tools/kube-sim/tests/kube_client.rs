@@ -178,13 +178,7 @@ async fn too_old_resource_version_is_an_error_event() {
     })
     .await
     .unwrap();
-    let config = kube::Config::from_custom_kubeconfig(
-        kube::config::Kubeconfig::read_from(&kubeconfig).unwrap(),
-        &Default::default(),
-    )
-    .await
-    .unwrap();
-    let pods: Api<Pod> = Api::default_namespaced(kube::Client::try_from(config).unwrap());
+    let pods: Api<Pod> = Api::default_namespaced(common::client_for(&kubeconfig).await);
     let secrets: Api<Secret> = Api::default_namespaced(pods.clone().into_client());
     for i in 0..10 {
         let s: Secret = serde_json::from_value(json!({"metadata": {"name": format!("s{i}")}})).unwrap();

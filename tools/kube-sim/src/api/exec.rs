@@ -122,15 +122,7 @@ async fn run(socket: WebSocket, request: ExecRequest, v5: bool, mut drop_signal:
                 process::start_error_message(&request.command[0], &error)
             );
             let _ = sink.send(frame(STDERR, format!("{message}\n").as_bytes())).await;
-            let _ = sink
-                .send(frame(ERROR, exit_status(&request.command, code).to_string().as_bytes()))
-                .await;
-            let _ = sink
-                .send(Message::Close(Some(CloseFrame {
-                    code: 1000,
-                    reason: "".into(),
-                })))
-                .await;
+            finish(&mut sink, &request.command, code).await;
             return;
         }
     };
@@ -220,15 +212,19 @@ async fn run(socket: WebSocket, request: ExecRequest, v5: bool, mut drop_signal:
         }
         Err(_) => 1,
     };
+    finish(&mut sink, &request.command, code).await;
+}
+
+/// The end of every exec: the exit Status on channel 3, then a normal close.
+async fn finish(sink: &mut (impl SinkExt<Message> + Unpin), command: &[String], code: i32) {
     let _ = sink
-        .send(frame(ERROR, exit_status(&request.command, code).to_string().as_bytes()))
+        .send(frame(ERROR, exit_status(command, code).to_string().as_bytes()))
         .await;
-    let _ = sink
-        .send(Message::Close(Some(CloseFrame {
-            code: 1000,
-            reason: "".into(),
-        })))
-        .await;
+    let close = CloseFrame {
+        code: 1000,
+        reason: "".into(),
+    };
+    let _ = sink.send(Message::Close(Some(close))).await;
 }
 
 async fn pump(mut source: impl tokio::io::AsyncRead + Unpin, channel: u8, tx: mpsc::Sender<Message>) {
