@@ -29,12 +29,20 @@ pub async fn start() -> TestCluster {
 
 impl TestCluster {
     pub async fn client(&self) -> kube::Client {
-        let kubeconfig = kube::config::Kubeconfig::read_from(&self.kubeconfig).expect("kubeconfig parses");
-        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-            .await
-            .expect("kubeconfig is usable");
-        kube::Client::try_from(config).expect("client")
+        client_for(&self.kubeconfig).await
     }
+}
+
+/// A kube-rs client configured by exactly the kubeconfig kube-sim wrote.
+pub async fn client_for(kubeconfig: &std::path::Path) -> kube::Client {
+    kube::Client::try_from(config_for(kubeconfig).await).expect("client")
+}
+
+pub async fn config_for(kubeconfig: &std::path::Path) -> kube::Config {
+    let kubeconfig = kube::config::Kubeconfig::read_from(kubeconfig).expect("kubeconfig parses");
+    kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .expect("kubeconfig is usable")
 }
 
 /// Bounds a wait that should end quickly; reaching the bound fails the test.
