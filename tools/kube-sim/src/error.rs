@@ -96,7 +96,7 @@ impl ApiError {
         Self::new(
             415,
             "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type:?}; kube-sim does not decode protobuf, use `kubectl create -f`)"),
+            format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type:?}; kube-sim decodes protobuf only for Secret, ConfigMap and Namespace)"),
         )
     }
 

@@ -12,6 +12,7 @@ pub mod error;
 pub mod faults;
 pub mod kubelet;
 pub mod patch;
+pub mod protobuf;
 pub mod query;
 pub mod resources;
 pub mod selector;

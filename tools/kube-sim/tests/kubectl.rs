@@ -316,3 +316,57 @@ async fn apply_creates_then_patches_a_config_map() {
     let data = kubectl(&cluster, &["get", "configmap", "settings", "-o", "jsonpath={.data}"]).await;
     assert_eq!(String::from_utf8_lossy(&data.stdout), "{\"a\":\"10\"}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn imperative_creates_send_protobuf_and_work() {
+    let cluster = start().await;
+    let ns = kubectl(&cluster, &["create", "namespace", "ci"]).await;
+    assert!(ns.status.success(), "{}", text(&ns));
+    let secret = kubectl(
+        &cluster,
+        &[
+            "create",
+            "secret",
+            "generic",
+            "creds",
+            "-n",
+            "ci",
+            "--from-literal=token=abc",
+        ],
+    )
+    .await;
+    assert!(secret.status.success(), "{}", text(&secret));
+    let cm = kubectl(
+        &cluster,
+        &[
+            "create",
+            "configmap",
+            "settings",
+            "-n",
+            "ci",
+            "--from-literal=mode=fast",
+        ],
+    )
+    .await;
+    assert!(cm.status.success(), "{}", text(&cm));
+    let token = kubectl(
+        &cluster,
+        &["get", "secret", "creds", "-n", "ci", "-o", "jsonpath={.data.token}"],
+    )
+    .await;
+    assert_eq!(String::from_utf8_lossy(&token.stdout), "YWJj");
+    let mode = kubectl(
+        &cluster,
+        &[
+            "get",
+            "configmap",
+            "settings",
+            "-n",
+            "ci",
+            "-o",
+            "jsonpath={.data.mode}",
+        ],
+    )
+    .await;
+    assert_eq!(String::from_utf8_lossy(&mode.stdout), "fast");
+}

@@ -73,7 +73,10 @@ pub fn parse_body(body: &Bytes, headers: &HeaderMap) -> ApiResult<Value> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json");
     if content_type.contains("protobuf") {
-        return Err(ApiError::unsupported_media_type(content_type));
+        return crate::protobuf::decode(body).map_err(|e| match e {
+            crate::protobuf::ProtobufError::UnsupportedKind(_) => ApiError::unsupported_media_type(content_type),
+            other => ApiError::bad_request(other.to_string()),
+        });
     }
     if content_type.contains("yaml") {
         return serde_yaml::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")));
