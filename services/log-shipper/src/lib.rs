@@ -1,0 +1,6 @@
+//! The log-shipper: receives job logs from workers (gRPC `TraceSink`, byte offsets), masks
+//! them, enforces the runner's `output_limit`, keeps a durable per-job log, and ships it to
+//! GitLab with `PATCH /jobs/:id/trace`, reporting the final size and checksum.
+
+pub mod limit;
+pub mod mask;
