@@ -1,0 +1,6 @@
+//! The coordinator: polls GitLab's runner API for every `[[runners]]` entry while the fleet
+//! has room, stores each accepted job durably before anyone acts on it, assigns jobs to
+//! workers, and sends GitLab the final state once the worker and the log-shipper are done.
+
+pub mod job;
+pub mod store;
