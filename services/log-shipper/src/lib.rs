@@ -2,5 +2,6 @@
 //! them, enforces the runner's `output_limit`, keeps a durable per-job log, and ships it to
 //! GitLab with `PATCH /jobs/:id/trace`, reporting the final size and checksum.
 
+pub mod joblog;
 pub mod limit;
 pub mod mask;

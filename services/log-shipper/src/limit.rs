@@ -17,6 +17,12 @@ impl OutputLimit {
         }
     }
 
+    /// Accounts for `bytes` already written before a restart.
+    pub fn skip(&mut self, bytes: u64) {
+        self.written = bytes.min(self.limit);
+        self.exceeded = bytes > self.limit;
+    }
+
     pub fn exceeded(&self) -> bool {
         self.exceeded
     }
@@ -66,7 +72,10 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("1234567890\n"), "{text}");
         assert_eq!(text.matches("Job's log exceeded limit of 10 bytes.").count(), 1);
-        assert!(text.ends_with("collected.\x1b[0;m\n"), "nothing after the notice: {text:?}");
+        assert!(
+            text.ends_with("collected.\x1b[0;m\n"),
+            "nothing after the notice: {text:?}"
+        );
         assert!(!text.contains("abc"));
         assert!(limit.exceeded());
     }
