@@ -1,0 +1,296 @@
+//! The job Pod and its Secret, as `docs/pod-contract.md` describes them: an init container
+//! that copies `flotilla-helper` into a shared volume, the `helper` container that drives
+//! the stages, and the `build` container that runs the scripts through the copied helper.
+//!
+//! This module only shapes Kubernetes objects from a [`PodPlan`]; deciding the plan from
+//! the runner's configuration and the job payload is the caller's job.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{
+    Container, DownwardAPIVolumeFile, DownwardAPIVolumeSource, EmptyDirVolumeSource, ObjectFieldSelector, Pod, PodSpec,
+    Secret, SecretVolumeSource, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::ByteString;
+
+/// Where the contract puts things inside every container.
+pub const RUN_DIR: &str = "/flotilla/run";
+pub const JOB_DIR: &str = "/flotilla/job";
+pub const POD_INFO_DIR: &str = "/flotilla/pod";
+/// The label every object of a job carries (re-adoption and the orphan reaper select on it).
+pub const JOB_ID_LABEL: &str = "flotilla.io/job-id";
+pub const WORKER_LABEL: &str = "flotilla.io/worker";
+/// The annotation the helper watches for cancellation (`graceful` or `abort`).
+pub const CANCEL_ANNOTATION: &str = "flotilla.io/cancel";
+
+/// Everything that decides a job's Pod.
+#[derive(Debug, Clone)]
+pub struct PodPlan {
+    pub job_id: u64,
+    pub namespace: String,
+    pub worker_id: String,
+    /// The job's image (the `build` container).
+    pub build_image: String,
+    pub helper_image: String,
+    /// Path of `flotilla-helper` inside the helper image (the bootstrap command).
+    pub helper_binary: String,
+    pub builds_dir: String,
+    /// The GitLab job payload, as GitLab sent it (goes into the Secret: it holds the job token).
+    pub payload_json: String,
+    /// What the worker adds for the helper (`runtime.json`).
+    pub runtime_json: String,
+    /// Extra labels (the official runner's `*.runner.gitlab.com` ones, `pod_labels`).
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    /// The Pod's hard deadline: the job timeout plus a second, as the official runner sets it.
+    pub active_deadline_seconds: Option<i64>,
+    pub termination_grace_period_seconds: Option<i64>,
+    pub service_account: Option<String>,
+}
+
+/// Pod and Secret names are derived from the job id, so creating them is idempotent.
+pub fn object_name(job_id: u64) -> String {
+    format!("flotilla-job-{job_id}")
+}
+
+fn labels(plan: &PodPlan) -> BTreeMap<String, String> {
+    let mut labels = plan.labels.clone();
+    labels.insert(JOB_ID_LABEL.into(), plan.job_id.to_string());
+    labels.insert(WORKER_LABEL.into(), plan.worker_id.clone());
+    labels.insert("app.kubernetes.io/managed-by".into(), "flotilla".into());
+    labels
+}
+
+/// The per-job Secret: `job.json` and `runtime.json` (see the contract).
+pub fn secret(plan: &PodPlan) -> Secret {
+    let data = [("job.json", &plan.payload_json), ("runtime.json", &plan.runtime_json)]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), ByteString(v.clone().into_bytes())))
+        .collect();
+    Secret {
+        metadata: ObjectMeta {
+            name: Some(object_name(plan.job_id)),
+            namespace: Some(plan.namespace.clone()),
+            labels: Some(labels(plan)),
+            ..Default::default()
+        },
+        data: Some(data),
+        type_: Some("Opaque".into()),
+        ..Default::default()
+    }
+}
+
+/// Makes the Pod the Secret's owner, so Kubernetes collects the Secret with the Pod.
+pub fn owned_by(secret: &mut Secret, pod_uid: &str, pod_name: &str) {
+    secret.metadata.owner_references = Some(vec![OwnerReference {
+        api_version: "v1".into(),
+        kind: "Pod".into(),
+        name: pod_name.into(),
+        uid: pod_uid.into(),
+        block_owner_deletion: Some(true),
+        controller: Some(false),
+    }]);
+}
+
+fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
+    VolumeMount {
+        name: name.into(),
+        mount_path: path.into(),
+        read_only: read_only.then_some(true),
+        ..Default::default()
+    }
+}
+
+fn words(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// The job Pod.
+pub fn pod(plan: &PodPlan) -> Pod {
+    let helper_in_volume = format!("{RUN_DIR}/bin/flotilla-helper");
+    let shared = vec![
+        mount("flotilla", RUN_DIR, false),
+        mount("repo", &plan.builds_dir, false),
+    ];
+    let with_job = {
+        let mut mounts = shared.clone();
+        mounts.push(mount("job", JOB_DIR, true));
+        mounts.push(mount("pod-info", POD_INFO_DIR, true));
+        mounts
+    };
+    let bootstrap = Container {
+        name: "bootstrap".into(),
+        image: Some(plan.helper_image.clone()),
+        command: Some(vec![
+            plan.helper_binary.clone(),
+            "bootstrap".into(),
+            "--dest".into(),
+            format!("{RUN_DIR}/bin"),
+        ]),
+        volume_mounts: Some(vec![mount("flotilla", RUN_DIR, false)]),
+        ..Default::default()
+    };
+    let helper = Container {
+        name: "helper".into(),
+        image: Some(plan.helper_image.clone()),
+        command: Some(vec![helper_in_volume.clone()]),
+        args: Some(words(&[
+            "run",
+            "--job",
+            JOB_DIR,
+            "--run",
+            RUN_DIR,
+            "--pod-info",
+            POD_INFO_DIR,
+        ])),
+        volume_mounts: Some(with_job),
+        termination_message_policy: Some("File".into()),
+        ..Default::default()
+    };
+    let build = Container {
+        name: "build".into(),
+        image: Some(plan.build_image.clone()),
+        command: Some(vec![helper_in_volume]),
+        args: Some(words(&["step-runner", "--run", RUN_DIR])),
+        working_dir: Some(plan.builds_dir.clone()),
+        volume_mounts: Some(shared),
+        ..Default::default()
+    };
+    let volumes = vec![
+        Volume {
+            name: "flotilla".into(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Default::default()
+        },
+        Volume {
+            name: "repo".into(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Default::default()
+        },
+        Volume {
+            name: "job".into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(object_name(plan.job_id)),
+                default_mode: Some(0o444),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        Volume {
+            name: "pod-info".into(),
+            downward_api: Some(DownwardAPIVolumeSource {
+                items: Some(vec![DownwardAPIVolumeFile {
+                    path: "annotations".into(),
+                    field_ref: Some(ObjectFieldSelector {
+                        field_path: "metadata.annotations".into(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    ];
+    Pod {
+        metadata: ObjectMeta {
+            name: Some(object_name(plan.job_id)),
+            namespace: Some(plan.namespace.clone()),
+            labels: Some(labels(plan)),
+            annotations: (!plan.annotations.is_empty()).then(|| plan.annotations.clone()),
+            ..Default::default()
+        },
+        spec: Some(PodSpec {
+            restart_policy: Some("Never".into()),
+            init_containers: Some(vec![bootstrap]),
+            containers: vec![build, helper],
+            volumes: Some(volumes),
+            active_deadline_seconds: plan.active_deadline_seconds,
+            termination_grace_period_seconds: plan.termination_grace_period_seconds,
+            service_account_name: plan.service_account.clone(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> PodPlan {
+        PodPlan {
+            job_id: 42,
+            namespace: "ci".into(),
+            worker_id: "worker-a".into(),
+            build_image: "alpine:3.19".into(),
+            helper_image: "flotilla/helper:0.1".into(),
+            helper_binary: "/usr/local/bin/flotilla-helper".into(),
+            builds_dir: "/builds".into(),
+            payload_json: "{\"id\":42,\"token\":\"glcbt-secret\"}".into(),
+            runtime_json: "{}".into(),
+            labels: BTreeMap::from([("job.runner.gitlab.com/pod".into(), "p".into())]),
+            annotations: BTreeMap::new(),
+            active_deadline_seconds: Some(3601),
+            termination_grace_period_seconds: None,
+            service_account: None,
+        }
+    }
+
+    #[test]
+    fn pod_follows_the_contract() {
+        let pod = pod(&plan());
+        let value = serde_json::to_value(&pod).unwrap();
+        assert_eq!(value["metadata"]["name"], "flotilla-job-42");
+        assert_eq!(value["metadata"]["labels"][JOB_ID_LABEL], "42");
+        assert_eq!(value["metadata"]["labels"]["job.runner.gitlab.com/pod"], "p");
+        let spec = &value["spec"];
+        assert_eq!(spec["restartPolicy"], "Never");
+        assert_eq!(spec["activeDeadlineSeconds"], 3601);
+        assert_eq!(
+            spec["initContainers"][0]["command"],
+            serde_json::json!([
+                "/usr/local/bin/flotilla-helper",
+                "bootstrap",
+                "--dest",
+                "/flotilla/run/bin"
+            ])
+        );
+        let names: Vec<&str> = spec["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["build", "helper"]);
+        assert_eq!(spec["containers"][0]["command"][0], "/flotilla/run/bin/flotilla-helper");
+        assert_eq!(spec["containers"][0]["args"][0], "step-runner");
+        // The build container never sees the job Secret.
+        let build_mounts: Vec<&str> = spec["containers"][0]["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(build_mounts, ["flotilla", "repo"]);
+        let helper_mounts: Vec<&str> = spec["containers"][1]["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(helper_mounts, ["flotilla", "repo", "job", "pod-info"]);
+    }
+
+    #[test]
+    fn secret_holds_the_payload_and_is_owned_by_the_pod() {
+        let mut secret = secret(&plan());
+        owned_by(&mut secret, "uid-1", "flotilla-job-42");
+        let value = serde_json::to_value(&secret).unwrap();
+        assert_eq!(value["metadata"]["ownerReferences"][0]["uid"], "uid-1");
+        let data = secret.data.unwrap();
+        assert_eq!(data["job.json"].0, b"{\"id\":42,\"token\":\"glcbt-secret\"}");
+        assert!(data.contains_key("runtime.json"));
+    }
+}
