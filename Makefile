@@ -11,6 +11,8 @@ build:
 # Unit and end-to-end tests (kube-sim needs root for mount namespaces, and kubectl).
 test:
 	scripts/install-kubectl.sh
+	# End-to-end tests start the real binaries (flotilla-helper runs inside kube-sim Pods).
+	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace -- --test-threads=4
 
 # For now: two kube-sim clusters running Pods you can watch with kubectl.
