@@ -1,0 +1,100 @@
+//! `fleetctl`: the fleet's admin CLI. Talks gRPC to the coordinator's admin API; prints
+//! tables for people and JSON (`--output json`) for scripts.
+//!
+//! Exit codes: 0 success, 1 the coordinator refused or failed the request, 2 usage errors
+//! (clap), 3 the coordinator could not be reached.
+
+mod output;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use flotilla_proto::admin_client::AdminClient;
+use flotilla_proto::StatusRequest;
+use tonic::metadata::MetadataValue;
+
+/// Operate a Flotilla fleet: workers, clusters, jobs.
+#[derive(Parser, Debug)]
+#[command(name = "fleetctl", version)]
+struct Cli {
+    /// The coordinator's admin API.
+    #[arg(long, env = "FLEETCTL_COORDINATOR", default_value = "http://127.0.0.1:7601")]
+    coordinator: String,
+    /// Admin token (the coordinator's `[coordinator] admin_token`).
+    #[arg(long, env = "FLEETCTL_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    output: Output,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Workers and jobs at a glance.
+    Status,
+}
+
+const EXIT_REFUSED: i32 = 1;
+const EXIT_UNREACHABLE: i32 = 3;
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    let code = match run(&cli).await {
+        Ok(()) => 0,
+        Err(Failure::Unreachable(message)) => {
+            eprintln!(
+                "fleetctl: cannot reach the coordinator at {}: {message}",
+                cli.coordinator
+            );
+            eprintln!("hint: is it running? pass --coordinator or set FLEETCTL_COORDINATOR");
+            EXIT_UNREACHABLE
+        }
+        Err(Failure::Refused(status)) => {
+            eprintln!("fleetctl: the coordinator refused: {}", status.message());
+            if status.code() == tonic::Code::Unauthenticated {
+                eprintln!("hint: pass the admin token with --token or FLEETCTL_TOKEN");
+            }
+            EXIT_REFUSED
+        }
+    };
+    std::process::exit(code);
+}
+
+enum Failure {
+    Unreachable(String),
+    Refused(tonic::Status),
+}
+
+async fn run(cli: &Cli) -> Result<(), Failure> {
+    let channel = tonic::transport::Endpoint::from_shared(cli.coordinator.clone())
+        .map_err(|e| Failure::Unreachable(e.to_string()))?
+        .connect()
+        .await
+        .map_err(|e| Failure::Unreachable(e.to_string()))?;
+    let token = cli.token.clone();
+    let mut client = AdminClient::with_interceptor(channel, move |mut request: tonic::Request<()>| {
+        if let Some(token) = &token {
+            let value = MetadataValue::try_from(format!("Bearer {token}"))
+                .map_err(|_| tonic::Status::invalid_argument("the admin token is not a valid header value"))?;
+            request.metadata_mut().insert("authorization", value);
+        }
+        Ok(request)
+    });
+    match cli.command {
+        Command::Status => {
+            let reply = client
+                .status(StatusRequest {})
+                .await
+                .map_err(Failure::Refused)?
+                .into_inner();
+            print!("{}", output::status(&reply, cli.output));
+        }
+    }
+    Ok(())
+}
