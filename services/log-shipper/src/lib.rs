@@ -5,3 +5,4 @@
 pub mod joblog;
 pub mod limit;
 pub mod mask;
+pub mod ship;
