@@ -3,4 +3,5 @@
 //! workers, and sends GitLab the final state once the worker and the log-shipper are done.
 
 pub mod job;
+pub mod slots;
 pub mod store;
