@@ -3,5 +3,6 @@
 //! workers, and sends GitLab the final state once the worker and the log-shipper are done.
 
 pub mod job;
+pub mod poller;
 pub mod slots;
 pub mod store;

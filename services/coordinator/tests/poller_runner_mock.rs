@@ -1,0 +1,124 @@
+//! The poller against collabora's independent `gitlab-runner-mock`: it takes only as many
+//! jobs as there are slots, stores each exactly as GitLab sent it before acknowledging it,
+//! and the acknowledgement reaches GitLab.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use flotilla_coordinator::job::JobState;
+use flotilla_coordinator::poller::{PollTiming, Poller, PollerEvent, RunnerEntry};
+use flotilla_coordinator::slots::{Limits, SlotGate};
+use flotilla_coordinator::store::JobStore;
+use flotilla_gitlab::{RunnerClient, Secret, SystemId};
+use gitlab_runner_mock::{GitlabRunnerMock, MockJobState};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+fn timing() -> PollTiming {
+    PollTiming {
+        check_interval: Duration::from_millis(20),
+        min_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(50),
+    }
+}
+
+#[tokio::test]
+async fn takes_jobs_only_while_there_are_slots() {
+    let mock = GitlabRunnerMock::start().await;
+    let first = mock.add_dummy_job("first".to_owned());
+    let second = mock.add_dummy_job("second".to_owned());
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(JobStore::open(dir.path()).unwrap());
+    let gate = SlotGate::new(Limits {
+        concurrent: 10,
+        per_runner: HashMap::new(),
+    });
+    gate.set_fleet_free(1);
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let poller = Poller {
+        runner: RunnerEntry {
+            name: "r".into(),
+            url: mock.uri().to_string(),
+            token: Secret::new(mock.runner_token()),
+        },
+        client: RunnerClient::new(mock.uri().as_str()).unwrap(),
+        system_id: SystemId::random(),
+        gate: gate.clone(),
+        store: store.clone(),
+        events: events_tx,
+        timing: timing(),
+    };
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(poller.run(shutdown.clone()));
+
+    let event = tokio::time::timeout(Duration::from_secs(10), events.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(event, PollerEvent::Accepted { job_id: first.id() });
+    let record = store.get(first.id()).unwrap().unwrap();
+    assert_eq!(record.state, JobState::Accepted);
+    assert!(
+        record.payload_json.contains("\"token\":\"job-token-"),
+        "stored exactly as GitLab sent it"
+    );
+    assert_eq!(first.state(), MockJobState::Running);
+    assert!(first.state_updates() >= 2, "pickup and our PUT running");
+
+    // One slot, promised to the first job: the poller waits instead of asking GitLab.
+    let requests = mock.n_requests().await;
+    tokio::task::yield_now().await;
+    assert_eq!(second.state(), MockJobState::Pending);
+    // The first job reaches a worker and the fleet reports room again.
+    gate.dispatched();
+    gate.set_fleet_free(1);
+    let event = tokio::time::timeout(Duration::from_secs(10), events.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(event, PollerEvent::Accepted { job_id: second.id() });
+    assert!(mock.n_requests().await > requests);
+    assert_eq!(gate.held(), 2);
+    shutdown.cancel();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_wrong_token_takes_nothing_and_frees_the_slot() {
+    let mock = GitlabRunnerMock::start().await;
+    let job = mock.add_dummy_job("job".to_owned());
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(JobStore::open(dir.path()).unwrap());
+    let gate = SlotGate::new(Limits::default());
+    gate.set_fleet_free(1);
+    let (events_tx, _events) = mpsc::unbounded_channel();
+    let poller = Poller {
+        runner: RunnerEntry {
+            name: "r".into(),
+            url: mock.uri().to_string(),
+            token: Secret::new("wrong"),
+        },
+        client: RunnerClient::new(mock.uri().as_str()).unwrap(),
+        system_id: SystemId::random(),
+        gate: gate.clone(),
+        store: store.clone(),
+        events: events_tx,
+        timing: timing(),
+    };
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(poller.run(shutdown.clone()));
+    // Wait until the poller has been refused a few times (backing off between).
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while mock.n_requests().await < 3 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap();
+    shutdown.cancel();
+    task.await.unwrap();
+    assert_eq!(job.state(), MockJobState::Pending);
+    assert!(store.all().unwrap().is_empty());
+    assert_eq!(gate.held(), 0);
+}
