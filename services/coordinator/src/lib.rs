@@ -2,6 +2,7 @@
 //! has room, stores each accepted job durably before anyone acts on it, assigns jobs to
 //! workers, and sends GitLab the final state once the worker and the log-shipper are done.
 
+pub mod finisher;
 pub mod job;
 pub mod poller;
 pub mod slots;

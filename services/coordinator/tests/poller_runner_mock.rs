@@ -122,3 +122,47 @@ async fn a_wrong_token_takes_nothing_and_frees_the_slot() {
     assert!(store.all().unwrap().is_empty());
     assert_eq!(gate.held(), 0);
 }
+
+#[tokio::test]
+async fn the_final_update_reaches_gitlab() {
+    use flotilla_coordinator::finisher::{deliver, final_update, FinishTiming, Finished};
+    use flotilla_coordinator::job::JobOutcome;
+    use flotilla_gitlab::{JobRequest, TraceChecksum, VersionInfo};
+
+    let mock = GitlabRunnerMock::start().await;
+    let job = mock.add_dummy_job("job".to_owned());
+    let client = RunnerClient::new(mock.uri().as_str()).unwrap();
+    let request = client
+        .request_job(
+            &Secret::new(mock.runner_token()),
+            &SystemId::random(),
+            &VersionInfo::flotilla(),
+            None,
+        )
+        .await
+        .unwrap();
+    let JobRequest::Job(received) = request else {
+        panic!("no job")
+    };
+    let patch = client
+        .patch_trace(job.id(), &received.payload.token, 0, &b"exit 3\n"[..], false)
+        .await
+        .unwrap();
+    assert!(matches!(patch, flotilla_gitlab::PatchOutcome::Accepted { .. }));
+    let mut sum = TraceChecksum::new();
+    sum.update(b"exit 3\n");
+    let update = final_update(
+        &JobOutcome::failed("script_failure", Some(3)),
+        sum.output(),
+        &received.payload.features,
+    );
+    let timing = FinishTiming {
+        min_backoff: Duration::from_millis(5),
+        ..FinishTiming::default()
+    };
+    assert_eq!(
+        deliver(&client, job.id(), &received.payload.token, &update, timing).await,
+        Finished::Delivered
+    );
+    assert_eq!(job.state(), MockJobState::Failed);
+}
