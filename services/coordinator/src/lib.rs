@@ -3,6 +3,7 @@
 //! workers, and sends GitLab the final state once the worker and the log-shipper are done.
 
 pub mod finisher;
+pub mod fleet;
 pub mod job;
 pub mod poller;
 pub mod slots;
