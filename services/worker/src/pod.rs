@@ -152,7 +152,13 @@ pub fn pod(plan: &PodPlan) -> Pod {
         name: "build".into(),
         image: Some(plan.build_image.clone()),
         command: Some(vec![helper_in_volume]),
-        args: Some(words(&["step-runner", "--run", RUN_DIR])),
+        args: Some(vec![
+            "step-runner".into(),
+            "--run".into(),
+            RUN_DIR.into(),
+            "--workdir".into(),
+            plan.builds_dir.clone(),
+        ]),
         working_dir: Some(plan.builds_dir.clone()),
         volume_mounts: Some(shared),
         ..Default::default()

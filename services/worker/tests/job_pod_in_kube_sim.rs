@@ -1,0 +1,166 @@
+//! The job Pod of `docs/pod-contract.md` really runs: the worker's Pod and Secret, created
+//! in kube-sim, with the real `flotilla-helper` bootstrapped into it, run a job end to end
+//! and leave the result in the helper's termination message (no exec, no attach).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use flotilla_worker::pod::{object_name, owned_by, pod, secret, PodPlan};
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use kube::api::{Api, LogParams, PostParams};
+use kube::runtime::wait::await_condition;
+use serde_json::{json, Value};
+
+/// The helper binary `make test` builds before the tests.
+fn helper_binary() -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/debug/flotilla-helper");
+    assert!(
+        path.exists(),
+        "{} is missing: build it first (`cargo build -p flotilla-helper`, as `make test` does)",
+        path.display()
+    );
+    path.canonicalize().unwrap()
+}
+
+fn payload(job_id: u64, script: &[&str]) -> Value {
+    json!({
+        "id": job_id,
+        "token": "glcbt-job-token-123",
+        "allow_git_fetch": true,
+        "job_info": {"id": job_id, "name": "build", "stage": "test", "project_id": 1, "project_name": "app"},
+        "git_info": {"repo_url": "http://gitlab-ci-token:glcbt-job-token-123@127.0.0.1:1/group/app.git", "ref": "main",
+                     "sha": "0123456789abcdef0123456789abcdef01234567", "before_sha": "0000000000000000000000000000000000000000",
+                     "ref_type": "branch", "refspecs": [], "depth": 20},
+        "runner_info": {"timeout": 600},
+        "variables": [
+            {"key": "CI_JOB_NAME", "value": "build", "public": true},
+            {"key": "GIT_STRATEGY", "value": "none", "public": true},
+            {"key": "GREETING", "value": "hello from the build container", "public": true},
+        ],
+        "steps": [
+            {"name": "script", "script": script, "timeout": 600, "when": "on_success", "allow_failure": false},
+            {"name": "after_script", "script": ["echo cleaning up"], "timeout": 600, "when": "always", "allow_failure": true},
+        ],
+        "image": {"name": "alpine:3.19"}, "services": [], "artifacts": [], "cache": [], "credentials": [], "dependencies": [],
+        "features": {"trace_sections": true, "failure_reasons": ["script_failure", "runner_system_failure", "job_execution_timeout", "unknown_failure"]}
+    })
+}
+
+fn plan(job_id: u64, payload: &Value) -> PodPlan {
+    PodPlan {
+        job_id,
+        namespace: "default".into(),
+        worker_id: "worker-test".into(),
+        build_image: "alpine:3.19".into(),
+        helper_image: "flotilla/helper:dev".into(),
+        helper_binary: helper_binary().display().to_string(),
+        builds_dir: "/builds".into(),
+        payload_json: payload.to_string(),
+        runtime_json: json!({"builds_dir": "/builds", "project_dir": "/builds/group/app", "timeout_seconds": 600})
+            .to_string(),
+        labels: BTreeMap::new(),
+        annotations: BTreeMap::new(),
+        active_deadline_seconds: Some(601),
+        termination_grace_period_seconds: Some(5),
+        service_account: None,
+    }
+}
+
+/// Runs one job Pod to its end; returns the helper's log and the result message.
+async fn run_job(client: &kube::Client, job_id: u64, script: &[&str]) -> (String, Value) {
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let secrets: Api<Secret> = Api::default_namespaced(client.clone());
+    let plan = plan(job_id, &payload(job_id, script));
+    let mut job_secret = secret(&plan);
+    secrets.create(&PostParams::default(), &job_secret).await.unwrap();
+    let created = pods.create(&PostParams::default(), &pod(&plan)).await.unwrap();
+    owned_by(
+        &mut job_secret,
+        created.metadata.uid.as_deref().unwrap(),
+        &object_name(job_id),
+    );
+    secrets
+        .replace(&object_name(job_id), &PostParams::default(), &job_secret)
+        .await
+        .unwrap();
+
+    let helper_done = |p: Option<&Pod>| {
+        p.and_then(|p| p.status.as_ref())
+            .and_then(|s| s.container_statuses.as_ref())
+            .and_then(|cs| cs.iter().find(|c| c.name == "helper"))
+            .and_then(|c| c.state.as_ref())
+            .is_some_and(|s| s.terminated.is_some())
+    };
+    let done = tokio::time::timeout(
+        Duration::from_secs(60),
+        await_condition(pods.clone(), &object_name(job_id), helper_done),
+    )
+    .await
+    .expect("the job finishes")
+    .unwrap()
+    .unwrap();
+    let status = done.status.unwrap();
+    let helper = status
+        .container_statuses
+        .unwrap()
+        .into_iter()
+        .find(|c| c.name == "helper")
+        .unwrap();
+    let message = helper.state.unwrap().terminated.unwrap().message.unwrap_or_default();
+    let result: Value = serde_json::from_str(&message).unwrap_or_else(|e| panic!("result {message:?}: {e}"));
+    let log = pods
+        .logs(
+            &object_name(job_id),
+            &LogParams {
+                container: Some("helper".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    (log, result)
+}
+
+async fn cluster() -> (kube_sim::Sim, kube::Client, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let sim = kube_sim::Sim::start(kube_sim::SimConfig {
+        kubeconfig: Some(kubeconfig.clone()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(&kubeconfig).unwrap(),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    (sim, kube::Client::try_from(config).unwrap(), dir)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_runs_in_its_pod_and_reports_success() {
+    let (_sim, client, _dir) = cluster().await;
+    let (log, result) = run_job(&client, 101, &["echo \"$GREETING\"", "echo second line"]).await;
+    assert_eq!(result["state"], "success", "{log}");
+    assert_eq!(log.matches("hello from the build container\n").count(), 1, "{log}");
+    assert!(log.contains("$ echo \"$GREETING\""), "{log}");
+    assert!(log.contains("cleaning up"), "after_script ran: {log}");
+    assert!(
+        !log.contains("glcbt-job-token-123"),
+        "the job token never reaches the log: {log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_script_reports_its_exit_code() {
+    let (_sim, client, _dir) = cluster().await;
+    let (log, result) = run_job(&client, 102, &["echo before the failure", "exit 3", "echo never"]).await;
+    assert_eq!(result["state"], "failed", "{log}");
+    assert_eq!(result["exit_code"], 3);
+    assert_eq!(result["failure_reason"], "script_failure");
+    assert!(!log.contains("\nnever"), "{log}");
+    assert!(log.contains("cleaning up"), "after_script runs after a failure: {log}");
+}
