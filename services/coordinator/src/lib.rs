@@ -2,8 +2,10 @@
 //! has room, stores each accepted job durably before anyone acts on it, assigns jobs to
 //! workers, and sends GitLab the final state once the worker and the log-shipper are done.
 
+pub mod core;
 pub mod finisher;
 pub mod fleet;
+pub mod gateway;
 pub mod job;
 pub mod poller;
 pub mod slots;

@@ -97,6 +97,11 @@ impl SlotGate {
         }
     }
 
+    /// A job taken back from a lost worker waits for dispatch again.
+    pub fn hold_again_undispatched(&self) {
+        self.state.lock().unwrap().waiting_dispatch += 1;
+    }
+
     /// An accepted job went to a worker.
     pub fn dispatched(&self) {
         let mut state = self.state.lock().unwrap();

@@ -1,0 +1,422 @@
+//! The coordinator's core: one task that owns the fleet view and every job's progress, fed
+//! by pollers, worker sessions, the log-shipper and the admin API through its mailbox.
+//!
+//! A job moves accepted → assigned (the least-loaded worker with room gets `AssignJob`) →
+//! running → finishing (the worker's result and the log-shipper's "flushed" are both in) →
+//! done (the finisher delivered the final state to GitLab). Every move is written to the
+//! store before anyone is told, so a restart resumes from the store.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use flotilla_gitlab::types::JobPayload;
+use flotilla_gitlab::{RunnerClient, TraceOutput};
+use flotilla_proto::{
+    coordinator_message, job_event, AssignJob, CoordinatorMessage, JobEvent, JobStatus, StatusReply, WorkerStatus,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::finisher::{self, FinishTiming, Finished};
+use crate::fleet::{Fleet, PoolPolicy, WorkerInfo};
+use crate::job::{JobOutcome, JobRecord, JobState};
+use crate::poller::PollerEvent;
+use crate::slots::SlotGate;
+use crate::store::JobStore;
+
+/// Messages to the core.
+#[derive(Debug)]
+pub enum CoreMessage {
+    WorkerConnected {
+        info: WorkerInfo,
+        outbox: mpsc::Sender<CoordinatorMessage>,
+    },
+    WorkerHeartbeat {
+        worker_id: String,
+        at_ms: i64,
+    },
+    WorkerEvent {
+        worker_id: String,
+        event: JobEvent,
+    },
+    WorkerDisconnected {
+        worker_id: String,
+    },
+    Poller(PollerEvent),
+    /// The log-shipper has all of the job's log in GitLab.
+    TraceFlushed {
+        job_id: u64,
+        output: TraceOutput,
+    },
+    /// The finisher is done with a job.
+    Delivered {
+        job_id: u64,
+        result: Finished,
+    },
+    Status {
+        reply: oneshot::Sender<StatusReply>,
+    },
+}
+
+/// Where each runner entry's GitLab is (for the finisher) and its settings for workers.
+#[derive(Debug, Clone)]
+pub struct RunnerRoute {
+    pub client: RunnerClient,
+    /// The `[[runners]]` entry's settings as JSON, sent to workers with each job.
+    pub config_json: String,
+}
+
+pub struct Core {
+    pub store: Arc<JobStore>,
+    pub gate: Arc<SlotGate>,
+    pub fleet: Fleet,
+    pub runners: HashMap<String, RunnerRoute>,
+    pub finish_timing: FinishTiming,
+    outboxes: HashMap<String, mpsc::Sender<CoordinatorMessage>>,
+    queue: VecDeque<u64>,
+    /// Jobs whose log is flushed, waiting for the worker's result (or the other way round).
+    flushed: HashMap<u64, TraceOutput>,
+    mailbox: mpsc::UnboundedSender<CoreMessage>,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Core {
+    /// Starts the core task; returns its mailbox.
+    pub fn spawn(
+        store: Arc<JobStore>,
+        gate: Arc<SlotGate>,
+        policy: PoolPolicy,
+        runners: HashMap<String, RunnerRoute>,
+        finish_timing: FinishTiming,
+    ) -> mpsc::UnboundedSender<CoreMessage> {
+        let (mailbox, mut inbox) = mpsc::unbounded_channel();
+        let mut core = Core {
+            store,
+            gate,
+            fleet: Fleet::new(policy),
+            runners,
+            finish_timing,
+            outboxes: HashMap::new(),
+            queue: VecDeque::new(),
+            flushed: HashMap::new(),
+            mailbox: mailbox.clone(),
+        };
+        core.resume();
+        tokio::spawn(async move {
+            while let Some(message) = inbox.recv().await {
+                core.handle(message).await;
+            }
+        });
+        mailbox
+    }
+
+    /// After a restart: every unfinished job holds its slot again; accepted ones are queued,
+    /// finishing ones are handed to the finisher once their log is known to be flushed.
+    fn resume(&mut self) {
+        let Ok(unfinished) = self.store.unfinished() else {
+            return;
+        };
+        for record in unfinished {
+            let dispatched = !matches!(record.state, JobState::Accepted);
+            self.gate.hold(&record.runner, dispatched);
+            if !dispatched {
+                self.queue.push_back(record.id);
+            }
+        }
+    }
+
+    async fn handle(&mut self, message: CoreMessage) {
+        match message {
+            CoreMessage::WorkerConnected { info, outbox } => {
+                tracing::info!(worker = %info.worker_id, cluster = %info.cluster, pool = %info.pool, capacity = info.capacity, "worker connected");
+                self.outboxes.insert(info.worker_id.clone(), outbox);
+                self.fleet.upsert(info);
+                self.dispatch().await;
+            }
+            CoreMessage::WorkerHeartbeat { worker_id, at_ms } => {
+                if let Some(worker) = self.fleet.get_mut(&worker_id) {
+                    worker.last_heartbeat_ms = at_ms;
+                }
+            }
+            CoreMessage::WorkerEvent { worker_id, event } => self.on_job_event(&worker_id, event).await,
+            CoreMessage::WorkerDisconnected { worker_id } => {
+                tracing::warn!(worker = %worker_id, "worker disconnected");
+                self.fleet.remove(&worker_id);
+                self.outboxes.remove(&worker_id);
+                self.requeue_unstarted(&worker_id);
+                self.publish_capacity();
+                self.dispatch().await;
+            }
+            CoreMessage::Poller(PollerEvent::Accepted { job_id }) => {
+                self.queue.push_back(job_id);
+                self.dispatch().await;
+            }
+            CoreMessage::Poller(PollerEvent::Finish { job_id }) => {
+                self.flushed.insert(job_id, TraceOutput::default());
+                self.try_finish(job_id);
+            }
+            CoreMessage::TraceFlushed { job_id, output } => {
+                self.flushed.insert(job_id, output);
+                self.try_finish(job_id);
+            }
+            CoreMessage::Delivered { job_id, result } => self.on_delivered(job_id, result),
+            CoreMessage::Status { reply } => {
+                let _ = reply.send(self.status());
+            }
+        }
+    }
+
+    /// Hands queued jobs to workers while any has room.
+    async fn dispatch(&mut self) {
+        while let Some(&job_id) = self.queue.front() {
+            let Some(worker) = self.fleet.pick(false).cloned() else {
+                break;
+            };
+            self.queue.pop_front();
+            let Ok(Some(record)) = self.store.get(job_id) else {
+                continue;
+            };
+            let next = JobState::Assigned {
+                worker_id: worker.worker_id.clone(),
+                cluster: worker.cluster.clone(),
+            };
+            if let Err(error) = self.store.update(job_id, |r| r.moved_to(next.clone(), now_ms())) {
+                tracing::error!(job_id, %error, "could not record the assignment");
+                continue;
+            }
+            let runner_config_json = self
+                .runners
+                .get(&record.runner)
+                .map(|r| r.config_json.clone())
+                .unwrap_or_default();
+            let assign = CoordinatorMessage {
+                kind: Some(coordinator_message::Kind::Assign(AssignJob {
+                    job_id,
+                    runner: record.runner.clone(),
+                    payload_json: record.payload_json.into_bytes(),
+                    runner_config_json: runner_config_json.into_bytes(),
+                })),
+            };
+            if let Some(worker) = self.fleet.get_mut(&worker.worker_id) {
+                worker.used += 1;
+            }
+            self.gate.dispatched();
+            let sent = match self.outboxes.get(&worker.worker_id) {
+                Some(outbox) => outbox.send(assign).await.is_ok(),
+                None => false,
+            };
+            if !sent {
+                // The session ended under us: its disconnect re-queues the job.
+                tracing::warn!(job_id, worker = %worker.worker_id, "worker session gone while assigning");
+            }
+            tracing::info!(job_id, worker = %worker.worker_id, cluster = %worker.cluster, "job assigned");
+        }
+        self.publish_capacity();
+    }
+
+    fn publish_capacity(&self) {
+        self.gate.set_fleet_free(self.fleet.free_slots(false));
+    }
+
+    /// Jobs a lost worker had not started go back to the queue.
+    fn requeue_unstarted(&mut self, worker_id: &str) {
+        let Ok(unfinished) = self.store.unfinished() else {
+            return;
+        };
+        for record in unfinished {
+            let lost_here = matches!(&record.state, JobState::Assigned { worker_id: w, .. } if w == worker_id);
+            if lost_here
+                && self
+                    .store
+                    .update(record.id, |r| r.moved_to(JobState::Accepted, now_ms()))
+                    .is_ok()
+            {
+                self.gate.hold_again_undispatched();
+                self.queue.push_back(record.id);
+            }
+        }
+    }
+
+    async fn on_job_event(&mut self, worker_id: &str, event: JobEvent) {
+        let job_id = event.job_id;
+        let cluster = self.fleet.get(worker_id).map(|w| w.cluster.clone()).unwrap_or_default();
+        match event.event {
+            Some(job_event::Event::Started(_)) => {
+                let next = JobState::Running {
+                    worker_id: worker_id.to_string(),
+                    cluster,
+                };
+                if let Err(error) = self.store.update(job_id, |r| r.moved_to(next.clone(), now_ms())) {
+                    tracing::warn!(job_id, %error, "ignoring a start report");
+                }
+            }
+            Some(job_event::Event::Finished(finished)) => {
+                let result = finished.result.unwrap_or_default();
+                let outcome = if result.state == "success" {
+                    JobOutcome::success()
+                } else {
+                    let reason = if result.failure_reason.is_empty() {
+                        "unknown_failure"
+                    } else {
+                        &result.failure_reason
+                    };
+                    JobOutcome::failed(reason, (result.exit_code != 0).then_some(result.exit_code))
+                };
+                self.job_left_worker(worker_id, job_id, outcome);
+            }
+            Some(job_event::Event::Rejected(rejected)) => {
+                tracing::warn!(job_id, reason = %rejected.message, "worker rejected the job");
+                let reason = if rejected.failure_reason.is_empty() {
+                    "runner_system_failure".to_string()
+                } else {
+                    rejected.failure_reason
+                };
+                self.job_left_worker(worker_id, job_id, JobOutcome::failed(&reason, None));
+            }
+            None => {}
+        }
+        self.publish_capacity();
+        self.dispatch().await;
+    }
+
+    fn job_left_worker(&mut self, worker_id: &str, job_id: u64, outcome: JobOutcome) {
+        if let Some(worker) = self.fleet.get_mut(worker_id) {
+            worker.used = worker.used.saturating_sub(1);
+        }
+        let cluster = self.fleet.get(worker_id).map(|w| w.cluster.clone());
+        let next = JobState::Finishing {
+            outcome,
+            worker_id: Some(worker_id.to_string()),
+            cluster,
+        };
+        match self.store.update(job_id, |r| r.moved_to(next.clone(), now_ms())) {
+            Ok(_) => self.try_finish(job_id),
+            Err(error) => tracing::warn!(job_id, %error, "ignoring a finish report"),
+        }
+    }
+
+    /// Starts the final update once the result and the flushed log are both known.
+    fn try_finish(&mut self, job_id: u64) {
+        let Ok(Some(record)) = self.store.get(job_id) else {
+            return;
+        };
+        let JobState::Finishing { outcome, .. } = &record.state else {
+            return;
+        };
+        let Some(output) = self.flushed.get(&job_id).cloned() else {
+            return;
+        };
+        let Some(route) = self.runners.get(&record.runner).cloned() else {
+            tracing::error!(job_id, runner = %record.runner, "job of an unknown runner entry: cannot report it");
+            return;
+        };
+        let Ok(payload) = JobPayload::from_slice(record.payload_json.as_bytes()) else {
+            tracing::error!(job_id, "stored payload does not parse: cannot report the job");
+            return;
+        };
+        let update = finisher::final_update(outcome, output, &payload.features);
+        let mailbox = self.mailbox.clone();
+        let timing = self.finish_timing;
+        tokio::spawn(async move {
+            let result = finisher::deliver(&route.client, job_id, &payload.token, &update, timing).await;
+            let _ = mailbox.send(CoreMessage::Delivered { job_id, result });
+        });
+    }
+
+    fn on_delivered(&mut self, job_id: u64, result: Finished) {
+        match result {
+            Finished::Delivered => {
+                let record = self.store.update(job_id, |r| match &r.state {
+                    JobState::Finishing { outcome, cluster, .. } => r.moved_to(
+                        JobState::Done {
+                            outcome: outcome.clone(),
+                            cluster: cluster.clone(),
+                        },
+                        now_ms(),
+                    ),
+                    other => Err(crate::job::TransitionError {
+                        job_id,
+                        from: other.name(),
+                        to: "done",
+                    }),
+                });
+                self.flushed.remove(&job_id);
+                match record {
+                    Ok(record) => {
+                        self.gate.release(&record.runner, false);
+                        tracing::info!(job_id, "job done");
+                    }
+                    Err(error) => tracing::error!(job_id, %error, "could not record the job as done"),
+                }
+            }
+            other => tracing::error!(job_id, result = ?other, "final update not delivered; the job stays finishing"),
+        }
+    }
+
+    fn status(&self) -> StatusReply {
+        let workers = self
+            .fleet
+            .workers()
+            .map(|w| WorkerStatus {
+                worker_id: w.worker_id.clone(),
+                cluster: w.cluster.clone(),
+                pool: w.pool.clone(),
+                labels: w.labels.clone().into_iter().collect(),
+                capacity: w.capacity,
+                used: w.used,
+                last_heartbeat_ms: w.last_heartbeat_ms,
+                connected: true,
+            })
+            .collect();
+        let jobs = self
+            .store
+            .all()
+            .unwrap_or_default()
+            .into_iter()
+            .map(job_status)
+            .collect();
+        StatusReply { workers, jobs }
+    }
+}
+
+fn job_status(record: JobRecord) -> JobStatus {
+    let payload = JobPayload::from_slice(record.payload_json.as_bytes()).ok();
+    let (worker_id, cluster, result) = match &record.state {
+        JobState::Assigned { worker_id, cluster } | JobState::Running { worker_id, cluster } => {
+            (worker_id.clone(), cluster.clone(), String::new())
+        }
+        JobState::Finishing {
+            outcome,
+            worker_id,
+            cluster,
+        } => (
+            worker_id.clone().unwrap_or_default(),
+            cluster.clone().unwrap_or_default(),
+            outcome.state.clone(),
+        ),
+        JobState::Done { outcome, cluster } => (
+            String::new(),
+            cluster.clone().unwrap_or_default(),
+            outcome.state.clone(),
+        ),
+        JobState::Accepted => Default::default(),
+    };
+    JobStatus {
+        job_id: record.id,
+        runner: record.runner.clone(),
+        name: payload.as_ref().map(|p| p.job_info.name.clone()).unwrap_or_default(),
+        project: payload
+            .as_ref()
+            .map(|p| p.job_info.project_name.clone())
+            .unwrap_or_default(),
+        state: record.state.name().to_string(),
+        worker_id,
+        cluster,
+        result,
+    }
+}

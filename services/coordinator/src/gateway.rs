@@ -1,0 +1,176 @@
+//! The gRPC services the coordinator serves: the worker gateway (one bidi session per
+//! worker) and the admin API for fleetctl. Handlers only authenticate, convert and forward
+//! to the core's mailbox.
+
+use std::collections::{BTreeMap, HashMap};
+use std::pin::Pin;
+use std::time::Duration;
+
+use flotilla_gitlab::Secret;
+use flotilla_proto::admin_server::Admin;
+use flotilla_proto::worker_gateway_server::WorkerGateway;
+use flotilla_proto::{
+    coordinator_message, worker_message, CoordinatorMessage, Registered, StatusReply, StatusRequest, WorkerMessage,
+};
+use futures::Stream;
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::StreamExt;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::core::CoreMessage;
+use crate::fleet::WorkerInfo;
+
+/// Credentials: one token per worker pool, one for the admin API.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    pub pool_tokens: HashMap<String, Secret>,
+    pub admin_token: Option<Secret>,
+}
+
+fn bearer<T>(request: &Request<T>) -> Option<String> {
+    let value = request.metadata().get("authorization")?.to_str().ok()?;
+    value.strip_prefix("Bearer ").map(str::to_string)
+}
+
+/// Compares without leaking the position of the first difference through timing.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+pub struct WorkerGatewayService {
+    pub core: mpsc::UnboundedSender<CoreMessage>,
+    pub credentials: Credentials,
+    pub heartbeat_interval: Duration,
+    pub log_shipper_url: String,
+}
+
+type SessionStream = Pin<Box<dyn Stream<Item = Result<CoordinatorMessage, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl WorkerGateway for WorkerGatewayService {
+    type SessionStream = SessionStream;
+
+    async fn session(&self, request: Request<Streaming<WorkerMessage>>) -> Result<Response<SessionStream>, Status> {
+        let token = bearer(&request);
+        let mut inbound = request.into_inner();
+        let first = inbound
+            .message()
+            .await?
+            .ok_or_else(|| Status::invalid_argument("the session ended before `register`"))?;
+        let Some(worker_message::Kind::Register(register)) = first.kind else {
+            return Err(Status::invalid_argument(
+                "the first message of a session must be `register`",
+            ));
+        };
+        let expected = self.credentials.pool_tokens.get(&register.pool);
+        let accepted = match (expected, token.as_deref()) {
+            (Some(expected), Some(sent)) => same(expected.expose(), sent),
+            _ => false,
+        };
+        if !accepted {
+            tracing::warn!(worker = %register.worker_id, pool = %register.pool, "refused a worker: missing or wrong pool token");
+            return Err(Status::unauthenticated(format!(
+                "worker credentials refused for pool {:?}: send `authorization: Bearer <token of that pool>`",
+                register.pool
+            )));
+        }
+        if register.worker_id.is_empty() || register.capacity == 0 {
+            return Err(Status::invalid_argument(
+                "`register` needs a worker_id and a capacity above 0",
+            ));
+        }
+        let worker_id = register.worker_id.clone();
+        let (outbox, outgoing) = mpsc::channel::<CoordinatorMessage>(64);
+        let registered = CoordinatorMessage {
+            kind: Some(coordinator_message::Kind::Registered(Registered {
+                session_id: uuid::Uuid::new_v4().to_string(),
+                heartbeat_interval_ms: self.heartbeat_interval.as_millis() as u32,
+                log_shipper_url: self.log_shipper_url.clone(),
+            })),
+        };
+        outbox
+            .send(registered)
+            .await
+            .map_err(|_| Status::internal("session closed"))?;
+        let info = WorkerInfo {
+            worker_id: worker_id.clone(),
+            cluster: register.cluster,
+            pool: register.pool,
+            labels: register.labels.into_iter().collect::<BTreeMap<_, _>>(),
+            capacity: register.capacity,
+            used: register.running.len() as u32,
+            cordoned: false,
+            last_heartbeat_ms: now_ms(),
+        };
+        let _ = self.core.send(CoreMessage::WorkerConnected { info, outbox });
+        let core = self.core.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(message)) = inbound.message().await {
+                match message.kind {
+                    Some(worker_message::Kind::Heartbeat(_)) => {
+                        let _ = core.send(CoreMessage::WorkerHeartbeat {
+                            worker_id: worker_id.clone(),
+                            at_ms: now_ms(),
+                        });
+                    }
+                    Some(worker_message::Kind::JobEvent(event)) => {
+                        let _ = core.send(CoreMessage::WorkerEvent {
+                            worker_id: worker_id.clone(),
+                            event,
+                        });
+                    }
+                    Some(worker_message::Kind::Register(_)) | None => {}
+                }
+            }
+            let _ = core.send(CoreMessage::WorkerDisconnected { worker_id });
+        });
+        let stream = ReceiverStream::new(outgoing).map(Ok);
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+pub struct AdminService {
+    pub core: mpsc::UnboundedSender<CoreMessage>,
+    pub credentials: Credentials,
+}
+
+impl AdminService {
+    fn authenticate<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        let Some(expected) = &self.credentials.admin_token else {
+            return Ok(());
+        };
+        match bearer(request) {
+            Some(sent) if same(expected.expose(), &sent) => Ok(()),
+            _ => {
+                tracing::warn!("refused an admin request: missing or wrong admin token");
+                Err(Status::unauthenticated(
+                    "admin token refused: send `authorization: Bearer <admin token>`",
+                ))
+            }
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl Admin for AdminService {
+    async fn status(&self, request: Request<StatusRequest>) -> Result<Response<StatusReply>, Status> {
+        self.authenticate(&request)?;
+        let (reply, answer) = oneshot::channel();
+        self.core
+            .send(CoreMessage::Status { reply })
+            .map_err(|_| Status::unavailable("the coordinator is stopping"))?;
+        Ok(Response::new(
+            answer
+                .await
+                .map_err(|_| Status::unavailable("the coordinator is stopping"))?,
+        ))
+    }
+}
