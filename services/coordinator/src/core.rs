@@ -12,7 +12,8 @@ use std::sync::Arc;
 use flotilla_gitlab::types::JobPayload;
 use flotilla_gitlab::{RunnerClient, TraceOutput};
 use flotilla_proto::{
-    coordinator_message, job_event, AssignJob, CoordinatorMessage, JobEvent, JobStatus, StatusReply, WorkerStatus,
+    coordinator_message, job_event, shipper_command, AssignJob, CloseTrace, CoordinatorMessage, JobEvent, JobStatus,
+    OpenTrace, ShipperCommand, StatusReply, WorkerStatus,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -55,6 +56,10 @@ pub enum CoreMessage {
     Status {
         reply: oneshot::Sender<StatusReply>,
     },
+    ShipperConnected {
+        outbox: mpsc::Sender<ShipperCommand>,
+    },
+    ShipperDisconnected,
 }
 
 /// Where each runner entry's GitLab is (for the finisher) and its settings for workers.
@@ -63,6 +68,10 @@ pub struct RunnerRoute {
     pub client: RunnerClient,
     /// The `[[runners]]` entry's settings as JSON, sent to workers with each job.
     pub config_json: String,
+    /// GitLab's URL, for the log-shipper.
+    pub url: String,
+    /// The entry's `output_limit`, in bytes.
+    pub output_limit_bytes: u64,
 }
 
 pub struct Core {
@@ -72,6 +81,8 @@ pub struct Core {
     pub runners: HashMap<String, RunnerRoute>,
     pub finish_timing: FinishTiming,
     outboxes: HashMap<String, mpsc::Sender<CoordinatorMessage>>,
+    /// The log-shipper's session; jobs are dispatched only while one is connected.
+    shipper: Option<mpsc::Sender<ShipperCommand>>,
     queue: VecDeque<u64>,
     /// Jobs whose log is flushed, waiting for the worker's result (or the other way round).
     flushed: HashMap<u64, TraceOutput>,
@@ -102,6 +113,7 @@ impl Core {
             runners,
             finish_timing,
             outboxes: HashMap::new(),
+            shipper: None,
             queue: VecDeque::new(),
             flushed: HashMap::new(),
             mailbox: mailbox.clone(),
@@ -168,12 +180,22 @@ impl Core {
             CoreMessage::Status { reply } => {
                 let _ = reply.send(self.status());
             }
+            CoreMessage::ShipperConnected { outbox } => {
+                tracing::info!("log-shipper connected");
+                self.shipper = Some(outbox);
+                self.dispatch().await;
+            }
+            CoreMessage::ShipperDisconnected => {
+                tracing::warn!("log-shipper disconnected");
+                self.shipper = None;
+            }
         }
     }
 
     /// Hands queued jobs to workers while any has room.
     async fn dispatch(&mut self) {
         while let Some(&job_id) = self.queue.front() {
+            let Some(shipper) = self.shipper.clone() else { break };
             let Some(worker) = self.fleet.pick(false).cloned() else {
                 break;
             };
@@ -181,6 +203,17 @@ impl Core {
             let Ok(Some(record)) = self.store.get(job_id) else {
                 continue;
             };
+            // The log must have somewhere to go before the job starts writing it.
+            if let Some(open) = self.open_trace(&record) {
+                let command = ShipperCommand {
+                    kind: Some(shipper_command::Kind::Open(open)),
+                };
+                if shipper.send(command).await.is_err() {
+                    self.shipper = None;
+                    self.queue.push_front(job_id);
+                    break;
+                }
+            }
             let next = JobState::Assigned {
                 worker_id: worker.worker_id.clone(),
                 cluster: worker.cluster.clone(),
@@ -217,6 +250,28 @@ impl Core {
             tracing::info!(job_id, worker = %worker.worker_id, cluster = %worker.cluster, "job assigned");
         }
         self.publish_capacity();
+    }
+
+    /// What the log-shipper needs to ship a job's log: where, with which token, what to mask.
+    fn open_trace(&self, record: &JobRecord) -> Option<OpenTrace> {
+        let route = self.runners.get(&record.runner)?;
+        let payload = JobPayload::from_slice(record.payload_json.as_bytes()).ok()?;
+        let mut masked_values: Vec<String> = payload
+            .variables
+            .iter()
+            .filter(|v| v.masked)
+            .map(|v| v.value.clone())
+            .collect();
+        masked_values.push(payload.token.expose().to_string());
+        Some(OpenTrace {
+            job_id: record.id,
+            gitlab_url: route.url.clone(),
+            job_token: payload.token.expose().to_string(),
+            masked_values,
+            token_mask_prefixes: payload.features.token_mask_prefixes.clone(),
+            output_limit_bytes: route.output_limit_bytes,
+            debug_trace: payload.debug_trace(),
+        })
     }
 
     fn publish_capacity(&self) {
@@ -256,6 +311,17 @@ impl Core {
                 }
             }
             Some(job_event::Event::Finished(finished)) => {
+                if let Some(shipper) = &self.shipper {
+                    let close = CloseTrace {
+                        job_id,
+                        final_size: finished.log_bytes,
+                    };
+                    let _ = shipper
+                        .send(ShipperCommand {
+                            kind: Some(shipper_command::Kind::Close(close)),
+                        })
+                        .await;
+                }
                 let result = finished.result.unwrap_or_default();
                 let outcome = if result.state == "success" {
                     JobOutcome::success()

@@ -7,10 +7,13 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use flotilla_gitlab::Secret;
+use flotilla_gitlab::TraceOutput;
 use flotilla_proto::admin_server::Admin;
+use flotilla_proto::shipper_gateway_server::ShipperGateway;
 use flotilla_proto::worker_gateway_server::WorkerGateway;
 use flotilla_proto::{
-    coordinator_message, worker_message, CoordinatorMessage, Registered, StatusReply, StatusRequest, WorkerMessage,
+    coordinator_message, shipper_message, worker_message, CoordinatorMessage, Registered, ShipperCommand,
+    ShipperMessage, StatusReply, StatusRequest, WorkerMessage,
 };
 use futures::Stream;
 use tokio::sync::{mpsc, oneshot};
@@ -26,6 +29,7 @@ use crate::fleet::WorkerInfo;
 pub struct Credentials {
     pub pool_tokens: HashMap<String, Secret>,
     pub admin_token: Option<Secret>,
+    pub shipper_token: Option<Secret>,
 }
 
 fn bearer<T>(request: &Request<T>) -> Option<String> {
@@ -172,5 +176,58 @@ impl Admin for AdminService {
                 .await
                 .map_err(|_| Status::unavailable("the coordinator is stopping"))?,
         ))
+    }
+}
+
+pub struct ShipperGatewayService {
+    pub core: mpsc::UnboundedSender<CoreMessage>,
+    pub credentials: Credentials,
+}
+
+type CommandStream = Pin<Box<dyn Stream<Item = Result<ShipperCommand, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl ShipperGateway for ShipperGatewayService {
+    type SessionStream = CommandStream;
+
+    async fn session(&self, request: Request<Streaming<ShipperMessage>>) -> Result<Response<CommandStream>, Status> {
+        if let Some(expected) = &self.credentials.shipper_token {
+            if !bearer(&request).is_some_and(|sent| same(expected.expose(), &sent)) {
+                tracing::warn!("refused a log-shipper: missing or wrong token");
+                return Err(Status::unauthenticated(
+                    "log-shipper token refused: send `authorization: Bearer <shipper token>`",
+                ));
+            }
+        }
+        let mut inbound = request.into_inner();
+        let (outbox, outgoing) = mpsc::channel::<ShipperCommand>(256);
+        let _ = self.core.send(CoreMessage::ShipperConnected { outbox });
+        let core = self.core.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(message)) = inbound.message().await {
+                match message.kind {
+                    Some(shipper_message::Kind::Flushed(flushed)) => {
+                        let output = TraceOutput {
+                            checksum: Some(flushed.checksum),
+                            bytesize: flushed.bytesize,
+                        };
+                        let _ = core.send(CoreMessage::TraceFlushed {
+                            job_id: flushed.job_id,
+                            output,
+                        });
+                    }
+                    Some(shipper_message::Kind::CancelRequested(cancel)) => {
+                        tracing::info!(
+                            job_id = cancel.job_id,
+                            graceful = cancel.graceful,
+                            "GitLab asks to cancel the job"
+                        );
+                    }
+                    Some(shipper_message::Kind::Hello(_)) | None => {}
+                }
+            }
+            let _ = core.send(CoreMessage::ShipperDisconnected);
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(outgoing).map(Ok))))
     }
 }

@@ -91,6 +91,11 @@ impl JobLog {
         &self.state
     }
 
+    /// Raw bytes received so far (durable or held back by the masker).
+    pub fn received(&self) -> u64 {
+        self.raw_received
+    }
+
     /// Appends a chunk of the worker's raw log starting at `offset`. A chunk that repeats
     /// bytes already received is trimmed; one that leaves a gap is refused. Returns the
     /// new durable raw offset (what the worker may forget).

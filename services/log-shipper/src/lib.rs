@@ -4,5 +4,7 @@
 
 pub mod joblog;
 pub mod limit;
+pub mod link;
 pub mod mask;
+pub mod service;
 pub mod ship;
