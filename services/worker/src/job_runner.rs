@@ -1,0 +1,234 @@
+//! Runs one job as a Pod in the worker's cluster: creates the job's Secret and Pod (both
+//! named after the job, so a repeated create finds the existing ones), follows the helper
+//! container's log to the log-shipper, resuming after a dropped stream without losing or
+//! repeating a byte, reads the result from the helper's termination message, and deletes
+//! the Pod (the Secret goes with it).
+
+use std::time::Duration;
+
+use flotilla_gitlab::types::JobPayload;
+use futures::AsyncBufReadExt;
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use kube::api::{Api, DeleteParams, LogParams, PostParams};
+use serde::Deserialize;
+
+use crate::pod::{object_name, owned_by, pod, secret, PodPlan};
+use crate::trace_upload::Upload;
+
+/// The job's end as the helper wrote it to its termination message.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct HelperResult {
+    pub state: String,
+    #[serde(default)]
+    pub exit_code: i32,
+    #[serde(default)]
+    pub failure_reason: Option<String>,
+}
+
+impl HelperResult {
+    fn system_failure() -> HelperResult {
+        HelperResult {
+            state: "failed".into(),
+            exit_code: 0,
+            failure_reason: Some("runner_system_failure".into()),
+        }
+    }
+}
+
+/// What a finished job reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRun {
+    pub result: HelperResult,
+    /// Bytes of log sent to the log-shipper.
+    pub log_bytes: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("the job payload is not usable: {0}")]
+    Payload(String),
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error(transparent)]
+    Upload(#[from] crate::trace_upload::UploadError),
+}
+
+/// Where the worker's jobs run.
+#[derive(Clone)]
+pub struct JobRunner {
+    pub client: kube::Client,
+    pub namespace: String,
+    pub worker_id: String,
+    pub helper_image: String,
+    pub helper_binary: String,
+    pub default_image: String,
+    pub builds_dir: String,
+    pub shipper_url: String,
+}
+
+impl JobRunner {
+    pub fn plan(&self, payload_json: &str) -> Result<PodPlan, JobError> {
+        let payload = JobPayload::from_slice(payload_json.as_bytes()).map_err(|e| JobError::Payload(e.to_string()))?;
+        let image = payload
+            .image
+            .as_ref()
+            .map(|i| i.name.clone())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| self.default_image.clone());
+        let project = payload.job_info.project_name.clone();
+        let timeout = payload.runner_info.job_timeout().as_secs();
+        let runtime = serde_json::json!({
+            "builds_dir": self.builds_dir,
+            "project_dir": format!("{}/{}", self.builds_dir, if project.is_empty() { "project" } else { &project }),
+            "timeout_seconds": timeout,
+        });
+        Ok(PodPlan {
+            job_id: payload.id,
+            namespace: self.namespace.clone(),
+            worker_id: self.worker_id.clone(),
+            build_image: image,
+            helper_image: self.helper_image.clone(),
+            helper_binary: self.helper_binary.clone(),
+            builds_dir: self.builds_dir.clone(),
+            payload_json: payload_json.to_string(),
+            runtime_json: runtime.to_string(),
+            labels: Default::default(),
+            annotations: Default::default(),
+            active_deadline_seconds: Some(timeout as i64 + 60),
+            termination_grace_period_seconds: None,
+            service_account: None,
+        })
+    }
+
+    fn pods(&self) -> Api<Pod> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// Creates the job's Secret and Pod, or finds them if they exist (a retried assignment).
+    pub async fn create(&self, plan: &PodPlan) -> Result<Pod, JobError> {
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.namespace);
+        let mut job_secret = secret(plan);
+        match secrets.create(&PostParams::default(), &job_secret).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 409 => {}
+            Err(e) => return Err(e.into()),
+        }
+        let name = object_name(plan.job_id);
+        let created = match self.pods().create(&PostParams::default(), &pod(plan)).await {
+            Ok(pod) => pod,
+            Err(kube::Error::Api(status)) if status.code == 409 => self.pods().get(&name).await?,
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(uid) = created.metadata.uid.as_deref() {
+            owned_by(&mut job_secret, uid, &name);
+            let patch = serde_json::json!({"metadata": {"ownerReferences": job_secret.metadata.owner_references}});
+            secrets
+                .patch(
+                    &name,
+                    &kube::api::PatchParams::default(),
+                    &kube::api::Patch::Merge(patch),
+                )
+                .await?;
+        }
+        Ok(created)
+    }
+
+    /// Follows the helper's log from `resume_from` raw bytes into `upload` until the helper
+    /// has ended; returns its result.
+    pub async fn follow(&self, job_id: u64, upload: &Upload) -> Result<HelperResult, JobError> {
+        let name = object_name(job_id);
+        let mut last_ts: Option<String> = None;
+        loop {
+            let since_time = last_ts
+                .as_deref()
+                .and_then(|ts| ts.parse::<jiff::Timestamp>().ok())
+                .map(|ts| {
+                    // kube rounds sinceTime to the nearest second: floor it, then skip by timestamp.
+                    jiff::Timestamp::from_second(ts.as_second()).unwrap_or(ts)
+                });
+            let params = LogParams {
+                container: Some("helper".into()),
+                follow: true,
+                timestamps: true,
+                since_time,
+                ..Default::default()
+            };
+            match self.pods().log_stream(&name, &params).await {
+                Ok(stream) => {
+                    let mut stream = Box::pin(stream);
+                    let mut entry = Vec::new();
+                    loop {
+                        entry.clear();
+                        match stream.read_until(b'\n', &mut entry).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(_) => {}
+                        }
+                        // `<RFC 3339 timestamp> <bytes as written>`; the bytes keep their newline
+                        // (or lack of one, for a last partial line).
+                        let split = entry.iter().position(|b| *b == b' ').unwrap_or(entry.len());
+                        let ts = String::from_utf8_lossy(&entry[..split]).into_owned();
+                        if last_ts.as_deref().is_some_and(|last| ts.as_str() <= last) {
+                            continue;
+                        }
+                        last_ts = Some(ts);
+                        upload.send(entry.get(split + 1..).unwrap_or_default().to_vec()).await;
+                    }
+                }
+                Err(kube::Error::Api(status)) if status.code == 400 => {
+                    // The helper is not running yet (waiting to start).
+                }
+                Err(e) => return Err(e.into()),
+            }
+            if let Some(result) = self.helper_result(&name).await? {
+                return Ok(result);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The helper's result once it has terminated.
+    async fn helper_result(&self, name: &str) -> Result<Option<HelperResult>, JobError> {
+        let pod = self.pods().get(name).await?;
+        let status = pod.status.unwrap_or_default();
+        let helper = status
+            .container_statuses
+            .unwrap_or_default()
+            .into_iter()
+            .find(|c| c.name == "helper");
+        let Some(terminated) = helper.and_then(|c| c.state).and_then(|s| s.terminated) else {
+            if status.phase.as_deref() == Some("Failed") {
+                return Ok(Some(HelperResult::system_failure()));
+            }
+            return Ok(None);
+        };
+        let message = terminated.message.unwrap_or_default();
+        Ok(Some(
+            serde_json::from_str(&message).unwrap_or_else(|_| HelperResult::system_failure()),
+        ))
+    }
+
+    pub async fn delete(&self, job_id: u64) -> Result<(), JobError> {
+        match self
+            .pods()
+            .delete(&object_name(job_id), &DeleteParams::background())
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The whole job: create, follow, result, delete.
+    pub async fn run(&self, payload_json: &str) -> Result<JobRun, JobError> {
+        let plan = self.plan(payload_json)?;
+        self.create(&plan).await?;
+        let upload = Upload::start(&self.shipper_url, plan.job_id, 0).await?;
+        let result = self.follow(plan.job_id, &upload).await?;
+        let log_bytes = upload.finish().await?;
+        if let Err(error) = self.delete(plan.job_id).await {
+            tracing::warn!(job_id = plan.job_id, %error, "deleting the job's Pod failed; the reaper will retry");
+        }
+        Ok(JobRun { result, log_bytes })
+    }
+}
