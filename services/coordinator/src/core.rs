@@ -336,6 +336,15 @@ impl Core {
                 self.job_left_worker(worker_id, job_id, outcome);
             }
             Some(job_event::Event::Rejected(rejected)) => {
+                // Whatever log the job wrote so far is all there will be.
+                if let Some(shipper) = &self.shipper {
+                    let close = CloseTrace { job_id, final_size: 0 };
+                    let _ = shipper
+                        .send(ShipperCommand {
+                            kind: Some(shipper_command::Kind::Close(close)),
+                        })
+                        .await;
+                }
                 tracing::warn!(job_id, reason = %rejected.message, "worker rejected the job");
                 let reason = if rejected.failure_reason.is_empty() {
                     "runner_system_failure".to_string()

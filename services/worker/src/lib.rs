@@ -2,5 +2,6 @@
 //! pod actor per job), follows the job log to the log-shipper and reports the result.
 
 pub mod job_runner;
+pub mod link;
 pub mod pod;
 pub mod trace_upload;

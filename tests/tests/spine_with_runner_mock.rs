@@ -1,0 +1,87 @@
+//! The spine end to end, with collabora's independent `gitlab-runner-mock` as GitLab: jobs
+//! are polled by the coordinator, run as Pods on two workers in two kube-sim clusters, their
+//! logs reach GitLab through the log-shipper, masked, and their final states follow.
+
+use std::time::Duration;
+
+use flotilla_e2e::{start, ADMIN_TOKEN};
+use flotilla_proto::admin_client::AdminClient;
+use flotilla_proto::{StatusReply, StatusRequest};
+use gitlab_runner_mock::{GitlabRunnerMock, MockJob, MockJobState, MockJobStepName, MockJobStepWhen};
+
+fn job(mock: &GitlabRunnerMock, name: &str, script: &[&str], masked: Option<&str>) -> MockJob {
+    let mut builder = mock.job_builder(name.to_owned());
+    builder.add_variable("GIT_STRATEGY".into(), "none".into(), true, false);
+    if let Some(value) = masked {
+        builder.add_variable("SECRET_VALUE".into(), value.into(), false, true);
+    }
+    let script = script.iter().map(|s| s.to_string()).collect();
+    builder.add_step(MockJobStepName::Script, script, 600, MockJobStepWhen::OnSuccess, false);
+    let job = builder.build();
+    mock.enqueue_job(job.clone());
+    job
+}
+
+/// The coordinator's admin view, polled until `done` says it is what we wait for.
+async fn status_until(url: &str, done: impl Fn(&StatusReply) -> bool) -> StatusReply {
+    let channel = tonic::transport::Endpoint::from_shared(url.to_string())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let token: tonic::metadata::MetadataValue<_> = format!("Bearer {ADMIN_TOKEN}").parse().unwrap();
+    let mut admin = AdminClient::with_interceptor(channel, move |mut r: tonic::Request<()>| {
+        r.metadata_mut().insert("authorization", token.clone());
+        Ok(r)
+    });
+    tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let status = admin.status(StatusRequest {}).await.unwrap().into_inner();
+            if done(&status) {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the fleet reaches the expected state")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn jobs_run_on_two_workers_and_report_to_gitlab() {
+    let mock = GitlabRunnerMock::start().await;
+    let fleet = start(mock.uri().as_str(), mock.runner_token(), 2, 2).await;
+    // Both workers are in before GitLab has jobs, so the spread does not depend on timing.
+    status_until(&fleet.coordinator_url, |s| s.workers.len() == 2).await;
+    let ok = job(&mock, "echo", &["echo the-line-we-look-for"], None);
+    let failing = job(&mock, "fails", &["echo about to fail", "exit 3"], None);
+    let secret = job(
+        &mock,
+        "masked",
+        &["echo \"value is $SECRET_VALUE\""],
+        Some("hush-hush-value-1"),
+    );
+
+    let status = status_until(&fleet.coordinator_url, |s| {
+        s.jobs.len() == 3 && s.jobs.iter().all(|j| j.state == "done")
+    })
+    .await;
+    assert_eq!(ok.state(), MockJobState::Success);
+    let trace = String::from_utf8(ok.log()).unwrap();
+    assert_eq!(
+        trace.matches("\nthe-line-we-look-for\n").count(),
+        1,
+        "the line is in the trace exactly once:\n{trace}"
+    );
+
+    assert_eq!(failing.state(), MockJobState::Failed);
+    assert!(String::from_utf8(failing.log()).unwrap().contains("exit code 3"));
+
+    assert_eq!(secret.state(), MockJobState::Success);
+    let trace = String::from_utf8(secret.log()).unwrap();
+    assert!(trace.contains("value is [MASKED]"), "{trace}");
+    assert!(!trace.contains("hush-hush-value-1"));
+
+    let clusters: std::collections::BTreeSet<&str> = status.jobs.iter().map(|j| j.cluster.as_str()).collect();
+    assert_eq!(clusters.len(), 2, "jobs ran on both clusters: {:?}", status.jobs);
+}
