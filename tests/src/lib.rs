@@ -68,6 +68,11 @@ impl Drop for Fleet {
 
 /// Starts a fleet for one GitLab runner entry, with one worker of `capacity` per cluster.
 pub async fn start(gitlab_url: &str, runner_token: &str, clusters: usize, capacity: u32) -> Fleet {
+    // `RUST_LOG=info cargo test -p flotilla-e2e -- --nocapture` shows what the fleet does.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let dir = tempfile::tempdir().unwrap();
     let shutdown = CancellationToken::new();
     let store = Arc::new(JobStore::open(&dir.path().join("store")).unwrap());
@@ -124,6 +129,7 @@ pub async fn start(gitlab_url: &str, runner_token: &str, clusters: usize, capaci
     let ship_timing = ShipTiming {
         interval: Duration::from_millis(50),
         retry_after: Duration::from_millis(50),
+        keepalive: Duration::from_millis(200),
     };
     let shipper = Shipper::new(dir.path().join("shipper"), reports_tx, ship_timing);
     let sink_url = serve(

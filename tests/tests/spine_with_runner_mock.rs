@@ -85,3 +85,30 @@ async fn jobs_run_on_two_workers_and_report_to_gitlab() {
     let clusters: std::collections::BTreeSet<&str> = status.jobs.iter().map(|j| j.cluster.as_str()).collect();
     assert_eq!(clusters.len(), 2, "jobs ran on both clusters: {:?}", status.jobs);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_canceled_in_gitlab_stops_its_pod() {
+    let mock = GitlabRunnerMock::start().await;
+    let fleet = start(mock.uri().as_str(), mock.runner_token(), 1, 1).await;
+    let long = job(&mock, "long", &["echo started", "sleep 120", "echo never"], None);
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while !String::from_utf8_lossy(&long.log()).contains("\nstarted\n") {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the job starts");
+    long.cancel();
+    // Far less than the script's 120 s: the Pod was stopped, the job is done for the fleet.
+    let status = tokio::time::timeout(
+        Duration::from_secs(30),
+        status_until(&fleet.coordinator_url, |s| {
+            s.jobs.first().is_some_and(|j| j.state == "done")
+        }),
+    )
+    .await
+    .expect("the canceled job ends without waiting for its script");
+    assert_eq!(status.jobs[0].result, "failed");
+    assert_eq!(long.state(), MockJobState::Cancelled);
+    assert!(!String::from_utf8_lossy(&long.log()).contains("never"));
+}

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use flotilla_gitlab::types::JobPayload;
 use flotilla_gitlab::{RunnerClient, TraceOutput};
 use flotilla_proto::{
-    coordinator_message, job_event, shipper_command, AssignJob, CloseTrace, CoordinatorMessage, JobEvent, JobStatus,
-    OpenTrace, ShipperCommand, StatusReply, WorkerStatus,
+    coordinator_message, job_event, shipper_command, AssignJob, CancelJob, CloseTrace, CoordinatorMessage, JobEvent,
+    JobStatus, OpenTrace, ShipperCommand, StatusReply, WorkerStatus,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -60,6 +60,11 @@ pub enum CoreMessage {
         outbox: mpsc::Sender<ShipperCommand>,
     },
     ShipperDisconnected,
+    /// GitLab asked to cancel a job (seen by the log-shipper on a trace PATCH).
+    CancelRequested {
+        job_id: u64,
+        graceful: bool,
+    },
 }
 
 /// Where each runner entry's GitLab is (for the finisher) and its settings for workers.
@@ -185,6 +190,7 @@ impl Core {
                 self.shipper = Some(outbox);
                 self.dispatch().await;
             }
+            CoreMessage::CancelRequested { job_id, graceful } => self.cancel(job_id, graceful).await,
             CoreMessage::ShipperDisconnected => {
                 tracing::warn!("log-shipper disconnected");
                 self.shipper = None;
@@ -250,6 +256,33 @@ impl Core {
             tracing::info!(job_id, worker = %worker.worker_id, cluster = %worker.cluster, "job assigned");
         }
         self.publish_capacity();
+    }
+
+    /// Tells the worker running a job to cancel it (gracefully: after_script still runs).
+    async fn cancel(&mut self, job_id: u64, graceful: bool) {
+        let Ok(Some(record)) = self.store.get(job_id) else {
+            return;
+        };
+        let Some(worker_id) = record.state.worker_id().map(str::to_string) else {
+            return;
+        };
+        if !graceful {
+            // GitLab refuses this job's log from now on: nothing more will be flushed, and the
+            // final update will only be acknowledged (or refused) without effect.
+            self.flushed.insert(job_id, TraceOutput::default());
+        }
+        let reason = "canceled in GitLab".to_string();
+        let cancel = CoordinatorMessage {
+            kind: Some(coordinator_message::Kind::Cancel(CancelJob {
+                job_id,
+                graceful,
+                reason,
+            })),
+        };
+        if let Some(outbox) = self.outboxes.get(&worker_id) {
+            tracing::info!(job_id, worker = %worker_id, graceful, "canceling the job");
+            let _ = outbox.send(cancel).await;
+        }
     }
 
     /// What the log-shipper needs to ship a job's log: where, with which token, what to mask.

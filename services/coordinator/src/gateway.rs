@@ -217,11 +217,8 @@ impl ShipperGateway for ShipperGatewayService {
                         });
                     }
                     Some(shipper_message::Kind::CancelRequested(cancel)) => {
-                        tracing::info!(
-                            job_id = cancel.job_id,
-                            graceful = cancel.graceful,
-                            "GitLab asks to cancel the job"
-                        );
+                        let (job_id, graceful) = (cancel.job_id, cancel.graceful);
+                        let _ = core.send(CoreMessage::CancelRequested { job_id, graceful });
                     }
                     Some(shipper_message::Kind::Hello(_)) | None => {}
                 }

@@ -138,6 +138,7 @@ async fn start() -> Fixture {
     let ship_timing = ShipTiming {
         interval: Duration::from_millis(20),
         retry_after: Duration::from_millis(20),
+        keepalive: Duration::from_millis(200),
     };
     let shipper = Shipper::new(dir.path().join("shipper"), reports_tx, ship_timing);
     let sink_router =

@@ -21,7 +21,12 @@ pub struct LinkConfig {
 
 /// Keeps a session open until `shutdown`; `reports` are the shipper's messages for the
 /// coordinator (kept while disconnected and sent on the next session).
-pub async fn run(config: LinkConfig, shipper: Arc<Shipper>, mut reports: mpsc::UnboundedReceiver<ShipperMessage>, shutdown: CancellationToken) {
+pub async fn run(
+    config: LinkConfig,
+    shipper: Arc<Shipper>,
+    mut reports: mpsc::UnboundedReceiver<ShipperMessage>,
+    shutdown: CancellationToken,
+) {
     let mut backoff = Duration::from_millis(100);
     loop {
         if shutdown.is_cancelled() {
@@ -55,15 +60,25 @@ async fn session(
     let token = config.token.clone();
     let mut client = ShipperGatewayClient::with_interceptor(channel, move |mut request: tonic::Request<()>| {
         if let Some(token) = &token {
-            let value = format!("Bearer {token}").parse().map_err(|_| tonic::Status::invalid_argument("bad token"))?;
+            let value = format!("Bearer {token}")
+                .parse()
+                .map_err(|_| tonic::Status::invalid_argument("bad token"))?;
             request.metadata_mut().insert("authorization", value);
         }
         Ok(request)
     });
     let (outgoing, outgoing_rx) = mpsc::channel(256);
-    let hello = ShipperMessage { kind: Some(shipper_message::Kind::Hello(ShipperHello { shipper_id: config.shipper_id.clone() })) };
+    let hello = ShipperMessage {
+        kind: Some(shipper_message::Kind::Hello(ShipperHello {
+            shipper_id: config.shipper_id.clone(),
+        })),
+    };
     outgoing.send(hello).await.map_err(|e| e.to_string())?;
-    let mut commands = client.session(ReceiverStream::new(outgoing_rx)).await.map_err(|e| e.to_string())?.into_inner();
+    let mut commands = client
+        .session(ReceiverStream::new(outgoing_rx))
+        .await
+        .map_err(|e| e.to_string())?
+        .into_inner();
     loop {
         tokio::select! {
             command = commands.message() => match command.map_err(|e| e.to_string())? {

@@ -32,6 +32,9 @@ struct OpenJob {
 pub struct Shipper {
     data_dir: PathBuf,
     jobs: Mutex<HashMap<u64, OpenJob>>,
+    /// Jobs whose shipping has ended (flushed or refused by GitLab): chunks for them are
+    /// answered NOT_FOUND so the worker stops sending. (Kept for the process lifetime.)
+    ended: Mutex<std::collections::HashSet<u64>>,
     /// Reports to the coordinator.
     reports: mpsc::UnboundedSender<ShipperMessage>,
     timing: ShipTiming,
@@ -39,7 +42,13 @@ pub struct Shipper {
 
 impl Shipper {
     pub fn new(data_dir: PathBuf, reports: mpsc::UnboundedSender<ShipperMessage>, timing: ShipTiming) -> Arc<Shipper> {
-        Arc::new(Shipper { data_dir, jobs: Mutex::new(HashMap::new()), reports, timing })
+        Arc::new(Shipper {
+            data_dir,
+            jobs: Mutex::new(HashMap::new()),
+            ended: Default::default(),
+            reports,
+            timing,
+        })
     }
 
     /// The coordinator opened a job's log: start shipping it.
@@ -48,19 +57,38 @@ impl Shipper {
         if self.jobs.lock().unwrap().contains_key(&job_id) {
             return Ok(());
         }
-        let policy = LogPolicy { masked_values: open.masked_values.clone(), output_limit_bytes: open.output_limit_bytes };
-        let log = JobLog::open(&self.data_dir.join("jobs").join(job_id.to_string()), &policy).map_err(|e| e.to_string())?;
+        let policy = LogPolicy {
+            masked_values: open.masked_values.clone(),
+            output_limit_bytes: open.output_limit_bytes,
+        };
+        let log =
+            JobLog::open(&self.data_dir.join("jobs").join(job_id.to_string()), &policy).map_err(|e| e.to_string())?;
         let log = Arc::new(Mutex::new(log));
         let wake = Arc::new(Notify::new());
-        self.jobs.lock().unwrap().insert(job_id, OpenJob { log: log.clone(), wake: wake.clone(), final_size: None });
+        self.jobs.lock().unwrap().insert(
+            job_id,
+            OpenJob {
+                log: log.clone(),
+                wake: wake.clone(),
+                final_size: None,
+            },
+        );
         let client = RunnerClient::new(&open.gitlab_url).map_err(|e| e.to_string())?;
-        let target = ShipTarget { client, job_id, job_token: Secret::new(open.job_token), debug_trace: open.debug_trace };
+        let target = ShipTarget {
+            client,
+            job_id,
+            job_token: Secret::new(open.job_token),
+            debug_trace: open.debug_trace,
+        };
         let (events_tx, mut events) = mpsc::unbounded_channel();
         let reports = self.reports.clone();
         tokio::spawn(async move {
             while let Some(ShipEvent::CancelRequested { graceful }) = events.recv().await {
                 let _ = reports.send(ShipperMessage {
-                    kind: Some(shipper_message::Kind::CancelRequested(TraceCancelRequested { job_id, graceful })),
+                    kind: Some(shipper_message::Kind::CancelRequested(TraceCancelRequested {
+                        job_id,
+                        graceful,
+                    })),
                 });
             }
         });
@@ -70,12 +98,17 @@ impl Shipper {
             match ship(log, target, wake, events_tx, timing).await {
                 Ok(ShipEnd::Flushed { bytesize, checksum }) => {
                     let _ = shipper.reports.send(ShipperMessage {
-                        kind: Some(shipper_message::Kind::Flushed(TraceFlushed { job_id, bytesize, checksum })),
+                        kind: Some(shipper_message::Kind::Flushed(TraceFlushed {
+                            job_id,
+                            bytesize,
+                            checksum,
+                        })),
                     });
                 }
                 Ok(ShipEnd::Stopped { reason }) => tracing::warn!(job_id, %reason, "stopped shipping the job's log"),
                 Err(error) => tracing::error!(job_id, %error, "shipping the job's log failed"),
             }
+            shipper.ended.lock().unwrap().insert(job_id);
             shipper.jobs.lock().unwrap().remove(&job_id);
         });
         Ok(())
@@ -102,18 +135,33 @@ impl Shipper {
     }
 
     fn append(&self, chunk: &TraceChunk) -> Result<u64, Status> {
+        if self.ended.lock().unwrap().contains(&chunk.job_id) {
+            return Err(Status::not_found(format!(
+                "the log of job {} is closed: GitLab takes no more of it",
+                chunk.job_id
+            )));
+        }
         let mut jobs = self.jobs.lock().unwrap();
         let job = jobs
             .get_mut(&chunk.job_id)
             .ok_or_else(|| Status::failed_precondition(format!("job {} has no open log here (yet)", chunk.job_id)))?;
-        let durable = job.log.lock().unwrap().append(chunk.offset, &chunk.data).map_err(|e| Status::out_of_range(e.to_string()))?;
+        let durable = job
+            .log
+            .lock()
+            .unwrap()
+            .append(chunk.offset, &chunk.data)
+            .map_err(|e| Status::out_of_range(e.to_string()))?;
         job.wake.notify_one();
         Self::close_if_complete(job);
         Ok(durable)
     }
 
     fn offset(&self, job_id: u64) -> Option<u64> {
-        self.jobs.lock().unwrap().get(&job_id).map(|job| job.log.lock().unwrap().state().raw_durable)
+        self.jobs
+            .lock()
+            .unwrap()
+            .get(&job_id)
+            .map(|job| job.log.lock().unwrap().state().raw_durable)
     }
 }
 
@@ -132,7 +180,10 @@ impl TraceSink for TraceSinkService {
         let shipper = self.0.clone();
         tokio::spawn(async move {
             while let Ok(Some(chunk)) = chunks.message().await {
-                let ack = shipper.append(&chunk).map(|durable_offset| TraceAck { job_id: chunk.job_id, durable_offset });
+                let ack = shipper.append(&chunk).map(|durable_offset| TraceAck {
+                    job_id: chunk.job_id,
+                    durable_offset,
+                });
                 if acks.send(ack).await.is_err() {
                     return;
                 }
@@ -143,7 +194,10 @@ impl TraceSink for TraceSinkService {
 
     async fn offset(&self, request: Request<OffsetRequest>) -> Result<Response<OffsetReply>, Status> {
         let job_id = request.into_inner().job_id;
-        let durable_offset = self.0.offset(job_id).ok_or_else(|| Status::not_found(format!("job {job_id} has no open log here")))?;
+        let durable_offset = self
+            .0
+            .offset(job_id)
+            .ok_or_else(|| Status::not_found(format!("job {job_id} has no open log here")))?;
         Ok(Response::new(OffsetReply { durable_offset }))
     }
 }

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use flotilla_gitlab::{PatchOutcome, RunnerClient, Secret, TraceChecksum};
+use flotilla_gitlab::{JobUpdate, PatchOutcome, RunnerClient, Secret, TraceChecksum, TraceOutput, UpdateOutcome};
 use tokio::sync::{mpsc, Notify};
 
 use crate::joblog::{JobLog, JobLogError};
@@ -30,6 +30,9 @@ pub struct ShipTiming {
     pub interval: Duration,
     /// After a failed patch.
     pub retry_after: Duration,
+    /// A silent job is touched (`PUT state=running`) after this long without contact, so a
+    /// cancellation in GitLab is seen even when the job prints nothing (official: 30 s).
+    pub keepalive: Duration,
 }
 
 impl Default for ShipTiming {
@@ -37,6 +40,7 @@ impl Default for ShipTiming {
         ShipTiming {
             interval: Duration::from_secs(3),
             retry_after: Duration::from_secs(3),
+            keepalive: Duration::from_secs(30),
         }
     }
 }
@@ -76,6 +80,7 @@ pub async fn ship(
 ) -> Result<ShipEnd, ShipError> {
     let mut interval = timing.interval;
     let mut cancel_reported = false;
+    let mut last_contact = tokio::time::Instant::now();
     loop {
         let state = log.lock().unwrap().state().clone();
         if state.shipped < state.trace_len {
@@ -97,6 +102,7 @@ pub async fn ship(
                     update_interval,
                     cancel_requested,
                 }) => {
+                    last_contact = tokio::time::Instant::now();
                     set_shipped(&log, new_offset).await?;
                     // GitLab's cadence wins, as for the official runner (the client caps it).
                     if let Some(asked) = update_interval {
@@ -148,8 +154,29 @@ pub async fn ship(
             let (bytesize, checksum) = checksum(&log).await?;
             return Ok(ShipEnd::Flushed { bytesize, checksum });
         }
-        // Nothing to send: wait for more log (or the interval, GitLab's cadence).
-        let _ = tokio::time::timeout(interval, wake.notified()).await;
+        // Nothing to send: touch the job if it has been silent, then wait for more log (or the
+        // interval, GitLab's cadence).
+        if last_contact.elapsed() >= timing.keepalive {
+            last_contact = tokio::time::Instant::now();
+            let touch = JobUpdate::running(TraceOutput::default());
+            match target.client.update_job(target.job_id, &target.job_token, &touch).await {
+                Ok(UpdateOutcome::Abort { status, job_status }) => {
+                    let _ = events.send(ShipEvent::CancelRequested { graceful: false });
+                    let reason = format!(
+                        "GitLab answered {status} (Job-Status: {})",
+                        job_status.as_deref().unwrap_or("-")
+                    );
+                    return Ok(ShipEnd::Stopped { reason });
+                }
+                Ok(UpdateOutcome::CancelRequested { .. }) if !cancel_reported => {
+                    cancel_reported = true;
+                    let _ = events.send(ShipEvent::CancelRequested { graceful: true });
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(job_id = target.job_id, %error, "keep-alive update failed"),
+            }
+        }
+        let _ = tokio::time::timeout(interval.min(timing.keepalive), wake.notified()).await;
     }
 }
 

@@ -31,6 +31,7 @@ fn timing() -> ShipTiming {
     ShipTiming {
         interval: Duration::from_millis(20),
         retry_after: Duration::from_millis(20),
+        keepalive: Duration::from_millis(200),
     }
 }
 

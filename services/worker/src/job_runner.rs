@@ -207,6 +207,18 @@ impl JobRunner {
         ))
     }
 
+    /// Asks the helper to stop the job: `graceful` lets after_script run. The helper sees the
+    /// annotation through its downward-API volume; no exec is needed.
+    pub async fn cancel(&self, job_id: u64, graceful: bool) -> Result<(), JobError> {
+        let value = if graceful { "graceful" } else { "abort" };
+        let patch = serde_json::json!({"metadata": {"annotations": {crate::pod::CANCEL_ANNOTATION: value}}});
+        let params = kube::api::PatchParams::default();
+        self.pods()
+            .patch(&object_name(job_id), &params, &kube::api::Patch::Merge(patch))
+            .await?;
+        Ok(())
+    }
+
     pub async fn delete(&self, job_id: u64) -> Result<(), JobError> {
         match self
             .pods()

@@ -111,7 +111,12 @@ async fn session(config: &LinkConfig, runner: &JobRunner, shutdown: &Cancellatio
                         tokio::spawn(run_assigned(runner.clone(), assign, outgoing.clone()));
                     }
                     Some(coordinator_message::Kind::Cancel(cancel)) => {
-                        tracing::info!(job_id = cancel.job_id, "cancel requested (not yet supported by the worker)");
+                        let runner = runner.clone();
+                        tokio::spawn(async move {
+                            if let Err(error) = runner.cancel(cancel.job_id, cancel.graceful).await {
+                                tracing::warn!(job_id = cancel.job_id, %error, "could not cancel the job");
+                            }
+                        });
                     }
                     None => {}
                 }

@@ -16,6 +16,8 @@ const MAX_BATCH: usize = 256 * 1024;
 pub enum UploadError {
     #[error("log-shipper unreachable at {0}: {1}")]
     Connect(String, String),
+    #[error("the log-shipper takes no more of job {job_id}'s log")]
+    Closed { job_id: u64 },
     #[error("gave up sending the log of job {job_id} at offset {offset}: {message}")]
     GaveUp { job_id: u64, offset: u64, message: String },
 }
@@ -76,7 +78,18 @@ async fn run(
                 Err(_) => break,
             }
         }
-        let now_durable = deliver(&mut client, job_id, durable, &unacked).await?;
+        let now_durable = match deliver(&mut client, job_id, durable, &unacked).await {
+            Ok(offset) => offset,
+            // Nothing more is wanted: drain what is still queued and report the size.
+            Err(UploadError::Closed { .. }) => {
+                let mut total = durable + unacked.len() as u64;
+                while let Some(more) = rx.recv().await {
+                    total += more.len() as u64;
+                }
+                return Ok(total);
+            }
+            Err(error) => return Err(error),
+        };
         let done = (now_durable.saturating_sub(durable) as usize).min(unacked.len());
         unacked.drain(..done);
         durable += done as u64;
@@ -103,6 +116,8 @@ async fn deliver(
             Ok(response) => match response.into_inner().message().await {
                 Ok(Some(ack)) => return Ok(ack.durable_offset),
                 Ok(None) => last_error = "no acknowledgement".into(),
+                // GitLab takes no more of this log (the job was canceled or failed there).
+                Err(status) if status.code() == tonic::Code::NotFound => return Err(UploadError::Closed { job_id }),
                 Err(status) => last_error = status.message().to_string(),
             },
             Err(status) => last_error = status.message().to_string(),

@@ -63,6 +63,7 @@ async fn the_job_log_reaches_gitlab_byte_for_byte_across_a_dropped_stream() {
         ShipTiming {
             interval: Duration::from_millis(20),
             retry_after: Duration::from_millis(20),
+            keepalive: Duration::from_millis(200),
         },
     );
     let masked: Vec<String> = received
