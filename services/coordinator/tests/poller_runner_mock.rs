@@ -166,3 +166,77 @@ async fn the_final_update_reaches_gitlab() {
     );
     assert_eq!(job.state(), MockJobState::Failed);
 }
+
+#[tokio::test]
+async fn a_restarted_coordinator_resumes_jobs_from_its_store() {
+    use flotilla_coordinator::core::{Core, CoreMessage, RunnerRoute};
+    use flotilla_coordinator::finisher::FinishTiming;
+    use flotilla_coordinator::fleet::{PoolPolicy, WorkerInfo};
+    use flotilla_coordinator::job::JobRecord;
+    use flotilla_proto::coordinator_message;
+
+    let mock = GitlabRunnerMock::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // A job was accepted (stored and acknowledged) just before the coordinator died.
+    {
+        let store = JobStore::open(dir.path()).unwrap();
+        store
+            .insert(&JobRecord::accepted(
+                4242,
+                "r",
+                "{\"id\":4242,\"token\":\"t\"}".into(),
+                1,
+            ))
+            .unwrap();
+    }
+    let store = Arc::new(JobStore::open(dir.path()).unwrap());
+    let gate = SlotGate::new(Limits::default());
+    let client = RunnerClient::new(mock.uri().as_str()).unwrap();
+    let route = RunnerRoute {
+        client,
+        config_json: "{}".into(),
+        url: mock.uri().to_string(),
+        output_limit_bytes: 1 << 20,
+    };
+    let core = Core::spawn(
+        store.clone(),
+        gate.clone(),
+        PoolPolicy::default(),
+        HashMap::from([("r".into(), route)]),
+        FinishTiming::default(),
+    );
+    assert_eq!(gate.held(), 1, "the stored job holds its slot again");
+    // A log-shipper and a worker come: the stored job is dispatched, exactly once.
+    let (shipper_tx, mut shipper_rx) = tokio::sync::mpsc::channel(8);
+    core.send(CoreMessage::ShipperConnected { outbox: shipper_tx }).unwrap();
+    let (worker_tx, mut worker_rx) = tokio::sync::mpsc::channel(8);
+    let worker = WorkerInfo {
+        worker_id: "w".into(),
+        cluster: "c".into(),
+        pool: "prod".into(),
+        labels: Default::default(),
+        capacity: 4,
+        used: 0,
+        cordoned: false,
+        last_heartbeat_ms: 0,
+    };
+    core.send(CoreMessage::WorkerConnected {
+        info: worker,
+        outbox: worker_tx,
+    })
+    .unwrap();
+    let assigned = tokio::time::timeout(Duration::from_secs(5), worker_rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(assigned.kind, Some(coordinator_message::Kind::Assign(ref a)) if a.job_id == 4242),
+        "{assigned:?}"
+    );
+    assert!(shipper_rx.recv().await.is_some(), "the log-shipper was told first");
+    assert!(matches!(
+        store.get(4242).unwrap().unwrap().state,
+        JobState::Assigned { .. }
+    ));
+    assert!(worker_rx.try_recv().is_err(), "nothing is dispatched twice");
+}
