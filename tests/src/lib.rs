@@ -41,7 +41,23 @@ pub fn helper_binary() -> String {
     path.canonicalize().unwrap().display().to_string()
 }
 
-async fn serve(router: tonic::transport::server::Router, shutdown: &CancellationToken) -> String {
+/// A kube-sim cluster and a kube-rs client configured by exactly the kubeconfig it wrote.
+pub async fn cluster(dir: &std::path::Path, name: &str) -> (kube_sim::Sim, kube::Client) {
+    let kubeconfig = dir.join(format!("{name}.kubeconfig"));
+    let config = kube_sim::SimConfig {
+        name: name.to_string(),
+        kubeconfig: Some(kubeconfig.clone()),
+        ..Default::default()
+    };
+    let sim = kube_sim::Sim::start(config).await.unwrap();
+    let kubeconfig = kube::config::Kubeconfig::read_from(&kubeconfig).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    (sim, kube::Client::try_from(config).unwrap())
+}
+
+pub async fn serve(router: tonic::transport::server::Router, shutdown: &CancellationToken) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let stop = shutdown.clone();
@@ -171,22 +187,9 @@ pub async fn start(gitlab_url: &str, runner_token: &str, clusters: usize, capaci
     let mut sims = Vec::new();
     for n in 0..clusters {
         let name = format!("cluster-{}", (b'a' + n as u8) as char);
-        let kubeconfig = dir.path().join(format!("{name}.kubeconfig"));
-        let sim = kube_sim::Sim::start(kube_sim::SimConfig {
-            name: name.clone(),
-            kubeconfig: Some(kubeconfig.clone()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        let config = kube::Config::from_custom_kubeconfig(
-            kube::config::Kubeconfig::read_from(&kubeconfig).unwrap(),
-            &Default::default(),
-        )
-        .await
-        .unwrap();
+        let (sim, client) = cluster(dir.path(), &name).await;
         let runner = JobRunner {
-            client: kube::Client::try_from(config).unwrap(),
+            client,
             namespace: "default".into(),
             worker_id: format!("worker-{name}"),
             helper_image: "flotilla/helper:dev".into(),

@@ -112,3 +112,41 @@ async fn a_job_canceled_in_gitlab_stops_its_pod() {
     assert_eq!(long.state(), MockJobState::Cancelled);
     assert!(!String::from_utf8_lossy(&long.log()).contains("never"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_credentials_are_refused_with_a_clear_error() {
+    use flotilla_proto::worker_gateway_client::WorkerGatewayClient;
+    use flotilla_proto::{worker_message, Register, WorkerMessage};
+
+    let mock = GitlabRunnerMock::start().await;
+    let fleet = start(mock.uri().as_str(), mock.runner_token(), 0, 1).await;
+    let channel = tonic::transport::Endpoint::from_shared(fleet.coordinator_url.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let bearer: tonic::metadata::MetadataValue<_> = "Bearer not-the-token".parse().unwrap();
+    let mut client = WorkerGatewayClient::with_interceptor(channel.clone(), move |mut r: tonic::Request<()>| {
+        r.metadata_mut().insert("authorization", bearer.clone());
+        Ok(r)
+    });
+    let register = Register {
+        worker_id: "intruder".into(),
+        cluster: "x".into(),
+        pool: "prod".into(),
+        capacity: 1,
+        ..Default::default()
+    };
+    let hello = WorkerMessage {
+        kind: Some(worker_message::Kind::Register(register)),
+    };
+    let refused = client.session(tokio_stream::iter([hello])).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+    assert!(refused.message().contains("pool \"prod\""), "{}", refused.message());
+    assert!(!refused.message().contains("not-the-token"), "the secret is not echoed");
+    let mut admin = AdminClient::new(channel);
+    assert_eq!(
+        admin.status(StatusRequest {}).await.unwrap_err().code(),
+        tonic::Code::Unauthenticated
+    );
+}

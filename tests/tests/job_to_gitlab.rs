@@ -3,7 +3,6 @@
 //! byte for byte as the helper container wrote it (minus masking), even when the log
 //! stream is cut mid-job.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use flotilla_gitlab::{JobRequest, RunnerClient, Secret, SystemId, VersionInfo};
@@ -14,16 +13,6 @@ use flotilla_proto::{shipper_message, OpenTrace};
 use flotilla_worker::job_runner::JobRunner;
 use gitlab_runner_mock::{GitlabRunnerMock, MockJobStepName, MockJobStepWhen};
 use tokio::sync::mpsc;
-
-fn helper_binary() -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/debug/flotilla-helper");
-    assert!(
-        path.exists(),
-        "{} is missing: `cargo build -p flotilla-helper` first (`make test` does)",
-        path.display()
-    );
-    path.canonicalize().unwrap().display().to_string()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_job_log_reaches_gitlab_byte_for_byte_across_a_dropped_stream() {
@@ -95,25 +84,13 @@ async fn the_job_log_reaches_gitlab_byte_for_byte_across_a_dropped_stream() {
     });
 
     // The cluster, and the worker's job runner.
-    let kubeconfig = dir.path().join("kubeconfig");
-    let sim = kube_sim::Sim::start(kube_sim::SimConfig {
-        kubeconfig: Some(kubeconfig.clone()),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let config = kube::Config::from_custom_kubeconfig(
-        kube::config::Kubeconfig::read_from(&kubeconfig).unwrap(),
-        &Default::default(),
-    )
-    .await
-    .unwrap();
+    let (sim, client) = flotilla_e2e::cluster(dir.path(), "cluster-a").await;
     let runner = JobRunner {
-        client: kube::Client::try_from(config).unwrap(),
+        client,
         namespace: "default".into(),
         worker_id: "worker-test".into(),
         helper_image: "flotilla/helper:dev".into(),
-        helper_binary: helper_binary(),
+        helper_binary: flotilla_e2e::helper_binary(),
         default_image: "alpine:3.19".into(),
         builds_dir: "/builds".into(),
         shipper_url,

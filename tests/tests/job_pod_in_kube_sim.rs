@@ -3,7 +3,6 @@
 //! and leave the result in the helper's termination message (no exec, no attach).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use flotilla_worker::pod::{object_name, owned_by, pod, secret, PodPlan};
@@ -11,17 +10,6 @@ use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{Api, LogParams, PostParams};
 use kube::runtime::wait::await_condition;
 use serde_json::{json, Value};
-
-/// The helper binary `make test` builds before the tests.
-fn helper_binary() -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/debug/flotilla-helper");
-    assert!(
-        path.exists(),
-        "{} is missing: build it first (`cargo build -p flotilla-helper`, as `make test` does)",
-        path.display()
-    );
-    path.canonicalize().unwrap()
-}
 
 fn payload(job_id: u64, script: &[&str]) -> Value {
     json!({
@@ -54,7 +42,7 @@ fn plan(job_id: u64, payload: &Value) -> PodPlan {
         worker_id: "worker-test".into(),
         build_image: "alpine:3.19".into(),
         helper_image: "flotilla/helper:dev".into(),
-        helper_binary: helper_binary().display().to_string(),
+        helper_binary: flotilla_e2e::helper_binary(),
         builds_dir: "/builds".into(),
         payload_json: payload.to_string(),
         runtime_json: json!({"builds_dir": "/builds", "project_dir": "/builds/group/app", "timeout_seconds": 600})
@@ -124,20 +112,8 @@ async fn run_job(client: &kube::Client, job_id: u64, script: &[&str]) -> (String
 
 async fn cluster() -> (kube_sim::Sim, kube::Client, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    let sim = kube_sim::Sim::start(kube_sim::SimConfig {
-        kubeconfig: Some(kubeconfig.clone()),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let config = kube::Config::from_custom_kubeconfig(
-        kube::config::Kubeconfig::read_from(&kubeconfig).unwrap(),
-        &Default::default(),
-    )
-    .await
-    .unwrap();
-    (sim, kube::Client::try_from(config).unwrap(), dir)
+    let (sim, client) = flotilla_e2e::cluster(dir.path(), "test").await;
+    (sim, client, dir)
 }
 
 #[tokio::test(flavor = "multi_thread")]
