@@ -24,6 +24,8 @@ async fn the_job_log_reaches_gitlab_byte_for_byte_across_a_dropped_stream() {
     let script = vec![
         "echo \"key=$API_KEY\"".to_string(),
         "for i in $(seq 1 40); do echo \"line $i\"; sleep 0.02; done".to_string(),
+        // One line far longer than the runtime's 16 KiB log entries.
+        "head -c 40000 /dev/zero | tr '\\0' x; echo".to_string(),
     ];
     builder.add_step(MockJobStepName::Script, script, 600, MockJobStepWhen::OnSuccess, false);
     let job = builder.build();
@@ -129,6 +131,10 @@ async fn the_job_log_reaches_gitlab_byte_for_byte_across_a_dropped_stream() {
     let expected: Vec<String> = (1..=40).map(|i| format!("line {i}")).collect();
     assert_eq!(lines, expected, "every line once, in order:\n{trace}");
     assert!(trace.contains("key=[MASKED]"), "{trace}");
+    assert!(
+        trace.contains(&format!("\n{}\n", "x".repeat(40_000))),
+        "the long line arrives whole"
+    );
     assert!(!trace.contains("s3cr3t-api-key-value"));
     assert_eq!(
         run.log_bytes as usize,

@@ -12,6 +12,7 @@ use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{Api, DeleteParams, LogParams, PostParams};
 use serde::Deserialize;
 
+use crate::log_entries::split_line;
 use crate::pod::{object_name, owned_by, pod, secret, PodPlan};
 use crate::trace_upload::Upload;
 
@@ -137,15 +138,12 @@ impl JobRunner {
     /// has ended; returns its result.
     pub async fn follow(&self, job_id: u64, upload: &Upload) -> Result<HelperResult, JobError> {
         let name = object_name(job_id);
-        let mut last_ts: Option<String> = None;
+        // The newest entry shipped. Compared as times, not strings: kubelets trim trailing
+        // zeros of the fraction, so the text does not sort.
+        let mut last_ts: Option<jiff::Timestamp> = None;
         loop {
-            let since_time = last_ts
-                .as_deref()
-                .and_then(|ts| ts.parse::<jiff::Timestamp>().ok())
-                .map(|ts| {
-                    // kube rounds sinceTime to the nearest second: floor it, then skip by timestamp.
-                    jiff::Timestamp::from_second(ts.as_second()).unwrap_or(ts)
-                });
+            // kube rounds sinceTime to the nearest second: floor it, then skip by timestamp.
+            let since_time = last_ts.map(|ts| jiff::Timestamp::from_second(ts.as_second()).unwrap_or(ts));
             let params = LogParams {
                 container: Some("helper".into()),
                 follow: true,
@@ -163,15 +161,14 @@ impl JobRunner {
                             Ok(0) | Err(_) => break,
                             Ok(_) => {}
                         }
-                        // `<RFC 3339 timestamp> <bytes as written>`; the bytes keep their newline
-                        // (or lack of one, for a last partial line).
-                        let split = entry.iter().position(|b| *b == b' ').unwrap_or(entry.len());
-                        let ts = String::from_utf8_lossy(&entry[..split]).into_owned();
-                        if last_ts.as_deref().is_some_and(|last| ts.as_str() <= last) {
-                            continue;
+                        for entry in split_line(&entry) {
+                            let at = entry.timestamp.parse::<jiff::Timestamp>().ok();
+                            if at.zip(last_ts).is_some_and(|(at, last)| at <= last) {
+                                continue;
+                            }
+                            last_ts = at.or(last_ts);
+                            upload.send(entry.bytes).await;
                         }
-                        last_ts = Some(ts);
-                        upload.send(entry.get(split + 1..).unwrap_or_default().to_vec()).await;
                     }
                 }
                 Err(kube::Error::Api(status)) if status.code == 400 => {

@@ -3,5 +3,6 @@
 
 pub mod job_runner;
 pub mod link;
+pub mod log_entries;
 pub mod pod;
 pub mod trace_upload;
