@@ -22,7 +22,7 @@ demo:
 	scripts/demo.sh
 
 bench:
-	$(CARGO) bench -p kube-sim
+	$(CARGO) bench -p kube-sim -p flotilla-log-shipper
 
 lint:
 	$(CARGO) fmt --all -- --check
