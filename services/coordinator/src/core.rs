@@ -58,6 +58,7 @@ pub enum CoreMessage {
     },
     ShipperConnected {
         outbox: mpsc::Sender<ShipperCommand>,
+        sink_url: String,
     },
     ShipperDisconnected,
     /// GitLab asked to cancel a job (seen by the log-shipper on a trace PATCH).
@@ -87,7 +88,7 @@ pub struct Core {
     pub finish_timing: FinishTiming,
     outboxes: HashMap<String, mpsc::Sender<CoordinatorMessage>>,
     /// The log-shipper's session; jobs are dispatched only while one is connected.
-    shipper: Option<mpsc::Sender<ShipperCommand>>,
+    shipper: Option<(mpsc::Sender<ShipperCommand>, String)>,
     queue: VecDeque<u64>,
     /// Jobs whose log is flushed, waiting for the worker's result (or the other way round).
     flushed: HashMap<u64, TraceOutput>,
@@ -185,9 +186,9 @@ impl Core {
             CoreMessage::Status { reply } => {
                 let _ = reply.send(self.status());
             }
-            CoreMessage::ShipperConnected { outbox } => {
-                tracing::info!("log-shipper connected");
-                self.shipper = Some(outbox);
+            CoreMessage::ShipperConnected { outbox, sink_url } => {
+                tracing::info!(%sink_url, "log-shipper connected");
+                self.shipper = Some((outbox, sink_url));
                 self.dispatch().await;
             }
             CoreMessage::CancelRequested { job_id, graceful } => self.cancel(job_id, graceful).await,
@@ -201,7 +202,9 @@ impl Core {
     /// Hands queued jobs to workers while any has room.
     async fn dispatch(&mut self) {
         while let Some(&job_id) = self.queue.front() {
-            let Some(shipper) = self.shipper.clone() else { break };
+            let Some((shipper, sink_url)) = self.shipper.clone() else {
+                break;
+            };
             let Some(worker) = self.fleet.pick(false).cloned() else {
                 break;
             };
@@ -239,6 +242,7 @@ impl Core {
                     runner: record.runner.clone(),
                     payload_json: record.payload_json.into_bytes(),
                     runner_config_json: runner_config_json.into_bytes(),
+                    log_shipper_url: sink_url,
                 })),
             };
             if let Some(worker) = self.fleet.get_mut(&worker.worker_id) {
@@ -344,7 +348,7 @@ impl Core {
                 }
             }
             Some(job_event::Event::Finished(finished)) => {
-                if let Some(shipper) = &self.shipper {
+                if let Some((shipper, _)) = &self.shipper {
                     let close = CloseTrace {
                         job_id,
                         final_size: finished.log_bytes,
@@ -370,7 +374,7 @@ impl Core {
             }
             Some(job_event::Event::Rejected(rejected)) => {
                 // Whatever log the job wrote so far is all there will be.
-                if let Some(shipper) = &self.shipper {
+                if let Some((shipper, _)) = &self.shipper {
                     let close = CloseTrace { job_id, final_size: 0 };
                     let _ = shipper
                         .send(ShipperCommand {

@@ -53,7 +53,6 @@ pub struct WorkerGatewayService {
     pub core: mpsc::UnboundedSender<CoreMessage>,
     pub credentials: Credentials,
     pub heartbeat_interval: Duration,
-    pub log_shipper_url: String,
 }
 
 type SessionStream = Pin<Box<dyn Stream<Item = Result<CoordinatorMessage, Status>> + Send>>;
@@ -97,7 +96,6 @@ impl WorkerGateway for WorkerGatewayService {
             kind: Some(coordinator_message::Kind::Registered(Registered {
                 session_id: uuid::Uuid::new_v4().to_string(),
                 heartbeat_interval_ms: self.heartbeat_interval.as_millis() as u32,
-                log_shipper_url: self.log_shipper_url.clone(),
             })),
         };
         outbox
@@ -200,8 +198,25 @@ impl ShipperGateway for ShipperGatewayService {
             }
         }
         let mut inbound = request.into_inner();
+        let first = inbound
+            .message()
+            .await?
+            .ok_or_else(|| Status::invalid_argument("the session ended before `hello`"))?;
+        let Some(shipper_message::Kind::Hello(hello)) = first.kind else {
+            return Err(Status::invalid_argument(
+                "the first message of a shipper session must be `hello`",
+            ));
+        };
+        if hello.sink_url.is_empty() {
+            return Err(Status::invalid_argument(
+                "`hello` must say where the shipper's trace sink is (sink_url)",
+            ));
+        }
         let (outbox, outgoing) = mpsc::channel::<ShipperCommand>(256);
-        let _ = self.core.send(CoreMessage::ShipperConnected { outbox });
+        let _ = self.core.send(CoreMessage::ShipperConnected {
+            outbox,
+            sink_url: hello.sink_url,
+        });
         let core = self.core.clone();
         tokio::spawn(async move {
             while let Ok(Some(message)) = inbound.message().await {

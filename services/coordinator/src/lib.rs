@@ -8,5 +8,6 @@ pub mod fleet;
 pub mod gateway;
 pub mod job;
 pub mod poller;
+pub mod run;
 pub mod slots;
 pub mod store;

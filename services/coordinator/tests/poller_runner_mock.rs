@@ -208,7 +208,11 @@ async fn a_restarted_coordinator_resumes_jobs_from_its_store() {
     assert_eq!(gate.held(), 1, "the stored job holds its slot again");
     // A log-shipper and a worker come: the stored job is dispatched, exactly once.
     let (shipper_tx, mut shipper_rx) = tokio::sync::mpsc::channel(8);
-    core.send(CoreMessage::ShipperConnected { outbox: shipper_tx }).unwrap();
+    core.send(CoreMessage::ShipperConnected {
+        outbox: shipper_tx,
+        sink_url: "http://127.0.0.1:1".into(),
+    })
+    .unwrap();
     let (worker_tx, mut worker_rx) = tokio::sync::mpsc::channel(8);
     let worker = WorkerInfo {
         worker_id: "w".into(),

@@ -6,5 +6,6 @@ pub mod joblog;
 pub mod limit;
 pub mod link;
 pub mod mask;
+pub mod run;
 pub mod service;
 pub mod ship;

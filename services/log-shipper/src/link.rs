@@ -17,6 +17,8 @@ pub struct LinkConfig {
     pub coordinator_url: String,
     pub token: Option<String>,
     pub shipper_id: String,
+    /// This shipper's trace sink, as workers reach it.
+    pub sink_url: String,
 }
 
 /// Keeps a session open until `shutdown`; `reports` are the shipper's messages for the
@@ -71,6 +73,7 @@ async fn session(
     let hello = ShipperMessage {
         kind: Some(shipper_message::Kind::Hello(ShipperHello {
             shipper_id: config.shipper_id.clone(),
+            sink_url: config.sink_url.clone(),
         })),
     };
     outgoing.send(hello).await.map_err(|e| e.to_string())?;

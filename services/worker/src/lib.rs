@@ -5,4 +5,5 @@ pub mod job_runner;
 pub mod link;
 pub mod log_entries;
 pub mod pod;
+pub mod run;
 pub mod trace_upload;

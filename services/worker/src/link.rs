@@ -90,7 +90,7 @@ async fn session(config: &LinkConfig, runner: &JobRunner, shutdown: &Cancellatio
         .await
         .map_err(|status| status.message().to_string())?
         .into_inner();
-    let mut runner = runner.clone();
+    let runner = runner.clone();
     let mut heartbeat = tokio::time::interval(Duration::from_secs(2));
     loop {
         tokio::select! {
@@ -100,9 +100,6 @@ async fn session(config: &LinkConfig, runner: &JobRunner, shutdown: &Cancellatio
                 };
                 match next.kind {
                     Some(coordinator_message::Kind::Registered(registered)) => {
-                        if !registered.log_shipper_url.is_empty() {
-                            runner.shipper_url = registered.log_shipper_url;
-                        }
                         let every = Duration::from_millis(u64::from(registered.heartbeat_interval_ms.max(100)));
                         heartbeat = tokio::time::interval(every);
                         tracing::info!(worker = %config.worker_id, "registered with the coordinator");
@@ -142,7 +139,7 @@ async fn run_assigned(runner: JobRunner, assign: AssignJob, events: mpsc::Sender
             namespace: runner.namespace.clone(),
         };
         let _ = events.send(job_event(job_id, job_event::Event::Started(started))).await;
-        let upload = Upload::start(&runner.shipper_url, job_id, 0).await?;
+        let upload = Upload::start(&assign.log_shipper_url, job_id, 0).await?;
         let result = runner.follow(job_id, &upload).await?;
         let log_bytes = upload.finish().await?;
         if let Err(error) = runner.delete(job_id).await {

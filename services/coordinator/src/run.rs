@@ -1,0 +1,155 @@
+//! The coordinator put together: store, slot gate, core, one poller per runner entry, and
+//! the gRPC services, serving until `shutdown`. The binary maps `config.toml` onto
+//! [`Settings`]; tests build them directly.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use flotilla_gitlab::{RunnerClient, Secret, SystemId};
+use flotilla_proto::admin_server::AdminServer;
+use flotilla_proto::shipper_gateway_server::ShipperGatewayServer;
+use flotilla_proto::worker_gateway_server::WorkerGatewayServer;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::core::{Core, CoreMessage, RunnerRoute};
+use crate::finisher::FinishTiming;
+use crate::fleet::PoolPolicy;
+use crate::gateway::{AdminService, Credentials, ShipperGatewayService, WorkerGatewayService};
+use crate::poller::{PollTiming, Poller, RunnerEntry};
+use crate::slots::{Limits, SlotGate};
+use crate::store::{JobStore, StoreError};
+
+/// One `[[runners]]` entry, as the coordinator runs it.
+#[derive(Debug, Clone)]
+pub struct RunnerSettings {
+    pub name: String,
+    pub url: String,
+    pub token: Secret,
+    /// 0: no limit.
+    pub limit: u32,
+    pub output_limit_bytes: u64,
+    /// The entry's settings for workers (its `[runners.kubernetes]` and friends), as JSON.
+    pub config_json: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where the gRPC services listen (port 0: any free port).
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Global `concurrent` (0: no limit).
+    pub concurrent: u32,
+    pub runners: Vec<RunnerSettings>,
+    pub credentials: Credentials,
+    pub pools: PoolPolicy,
+    pub heartbeat_interval: Duration,
+    pub poll: PollTiming,
+    pub finish: FinishTiming,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {0}: {1}")]
+    Listen(SocketAddr, std::io::Error),
+    #[error("runner entry {name:?}: {message}")]
+    Runner { name: String, message: String },
+    #[error("system_id: {0}")]
+    SystemId(String),
+    #[error("gRPC server: {0}")]
+    Serve(#[from] tonic::transport::Error),
+}
+
+/// A started coordinator: where it listens, and the task that ends when it stops.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub task: tokio::task::JoinHandle<Result<(), RunError>>,
+}
+
+pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Running, RunError> {
+    let store = Arc::new(JobStore::open(&settings.data_dir.join("jobs"))?);
+    let limits = Limits {
+        concurrent: settings.concurrent,
+        per_runner: settings.runners.iter().map(|r| (r.name.clone(), r.limit)).collect(),
+    };
+    let gate = SlotGate::new(limits);
+    let system_id = SystemId::load_or_create(&settings.data_dir.join(".runner_system_id"))
+        .map_err(|e| RunError::SystemId(e.to_string()))?;
+    let mut routes = HashMap::new();
+    let mut pollers = Vec::new();
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    for runner in &settings.runners {
+        let runner_error = |message: String| RunError::Runner {
+            name: runner.name.clone(),
+            message,
+        };
+        let client = RunnerClient::new(&runner.url).map_err(|e| runner_error(e.to_string()))?;
+        routes.insert(
+            runner.name.clone(),
+            RunnerRoute {
+                client: client.clone(),
+                config_json: runner.config_json.clone(),
+                url: runner.url.clone(),
+                output_limit_bytes: runner.output_limit_bytes,
+            },
+        );
+        pollers.push(Poller {
+            runner: RunnerEntry {
+                name: runner.name.clone(),
+                url: runner.url.clone(),
+                token: runner.token.clone(),
+            },
+            client,
+            system_id: system_id.clone(),
+            gate: gate.clone(),
+            store: store.clone(),
+            events: events_tx.clone(),
+            timing: settings.poll,
+        });
+    }
+    let core = Core::spawn(store, gate, settings.pools.clone(), routes, settings.finish);
+    for poller in pollers {
+        tokio::spawn(poller.run(shutdown.clone()));
+    }
+    let forward = core.clone();
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            let _ = forward.send(CoreMessage::Poller(event));
+        }
+    });
+
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| RunError::Listen(settings.listen, e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| RunError::Listen(settings.listen, e))?;
+    let credentials = settings.credentials.clone();
+    let router = tonic::transport::Server::builder()
+        .add_service(WorkerGatewayServer::new(WorkerGatewayService {
+            core: core.clone(),
+            credentials: credentials.clone(),
+            heartbeat_interval: settings.heartbeat_interval,
+        }))
+        .add_service(ShipperGatewayServer::new(ShipperGatewayService {
+            core: core.clone(),
+            credentials: credentials.clone(),
+        }))
+        .add_service(AdminServer::new(AdminService { core, credentials }));
+    tracing::info!(%addr, runners = settings.runners.len(), "coordinator listening");
+    let task = tokio::spawn(async move {
+        router
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                shutdown.cancelled_owned(),
+            )
+            .await?;
+        Ok(())
+    });
+    Ok(Running { addr, task })
+}
