@@ -62,7 +62,10 @@ pub async fn serve(router: tonic::transport::server::Router, shutdown: &Cancella
 }
 
 pub struct Fleet {
+    /// The worker and log-shipper gateways.
     pub coordinator_url: String,
+    /// The admin service (`fleetctl`).
+    pub admin_url: String,
     pub clusters: Vec<kube_sim::Sim>,
     pub dir: tempfile::TempDir,
     pub shutdown: CancellationToken,
@@ -89,6 +92,8 @@ pub async fn start(gitlab_url: &str, runner_token: &str, clusters: usize, capaci
     let coordinator = coordinator::start(
         coordinator::Settings {
             listen: loopback,
+            admin_listen: loopback,
+            log_shipper_url: None,
             data_dir: dir.path().join("coordinator"),
             concurrent: 0,
             runners: vec![coordinator::RunnerSettings {
@@ -121,6 +126,7 @@ pub async fn start(gitlab_url: &str, runner_token: &str, clusters: usize, capaci
     .await
     .unwrap();
     let coordinator_url = format!("http://{}", coordinator.addr);
+    let admin_url = format!("http://{}", coordinator.admin_addr);
     log_shipper::start(
         log_shipper::Settings {
             listen: loopback,
@@ -147,7 +153,7 @@ pub async fn start(gitlab_url: &str, runner_token: &str, clusters: usize, capaci
         worker::start(
             worker::Settings {
                 coordinator_url: coordinator_url.clone(),
-                token: POOL_TOKEN.into(),
+                token: Secret::new(POOL_TOKEN),
                 worker_id: format!("worker-{name}"),
                 cluster: name,
                 pool: "prod".into(),
@@ -166,6 +172,7 @@ pub async fn start(gitlab_url: &str, runner_token: &str, clusters: usize, capaci
     }
     Fleet {
         coordinator_url,
+        admin_url,
         clusters: sims,
         dir,
         shutdown,

@@ -52,7 +52,7 @@ async fn jobs_run_on_two_workers_and_report_to_gitlab() {
     let mock = GitlabRunnerMock::start().await;
     let fleet = start(mock.uri().as_str(), mock.runner_token(), 2, 2).await;
     // Both workers are in before GitLab has jobs, so the spread does not depend on timing.
-    status_until(&fleet.coordinator_url, |s| s.workers.len() == 2).await;
+    status_until(&fleet.admin_url, |s| s.workers.len() == 2).await;
     let ok = job(&mock, "echo", &["echo the-line-we-look-for"], None);
     let failing = job(&mock, "fails", &["echo about to fail", "exit 3"], None);
     let secret = job(
@@ -62,7 +62,7 @@ async fn jobs_run_on_two_workers_and_report_to_gitlab() {
         Some("hush-hush-value-1"),
     );
 
-    let status = status_until(&fleet.coordinator_url, |s| {
+    let status = status_until(&fleet.admin_url, |s| {
         s.jobs.len() == 3 && s.jobs.iter().all(|j| j.state == "done")
     })
     .await;
@@ -102,9 +102,7 @@ async fn a_job_canceled_in_gitlab_stops_its_pod() {
     // Far less than the script's 120 s: the Pod was stopped, the job is done for the fleet.
     let status = tokio::time::timeout(
         Duration::from_secs(30),
-        status_until(&fleet.coordinator_url, |s| {
-            s.jobs.first().is_some_and(|j| j.state == "done")
-        }),
+        status_until(&fleet.admin_url, |s| s.jobs.first().is_some_and(|j| j.state == "done")),
     )
     .await
     .expect("the canceled job ends without waiting for its script");
@@ -144,7 +142,12 @@ async fn wrong_credentials_are_refused_with_a_clear_error() {
     assert_eq!(refused.code(), tonic::Code::Unauthenticated);
     assert!(refused.message().contains("pool \"prod\""), "{}", refused.message());
     assert!(!refused.message().contains("not-the-token"), "the secret is not echoed");
-    let mut admin = AdminClient::new(channel);
+    let admin_channel = tonic::transport::Endpoint::from_shared(fleet.admin_url.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut admin = AdminClient::new(admin_channel);
     assert_eq!(
         admin.status(StatusRequest {}).await.unwrap_err().code(),
         tonic::Code::Unauthenticated

@@ -180,6 +180,9 @@ impl Admin for AdminService {
 pub struct ShipperGatewayService {
     pub core: mpsc::UnboundedSender<CoreMessage>,
     pub credentials: Credentials,
+    /// Where workers reach the trace sink when the shipper's own address is not reachable
+    /// for them (`[coordinator] log_shipper_url`, e.g. a Service); None: what `hello` says.
+    pub sink_url: Option<String>,
 }
 
 type CommandStream = Pin<Box<dyn Stream<Item = Result<ShipperCommand, Status>> + Send>>;
@@ -215,7 +218,7 @@ impl ShipperGateway for ShipperGatewayService {
         let (outbox, outgoing) = mpsc::channel::<ShipperCommand>(256);
         let _ = self.core.send(CoreMessage::ShipperConnected {
             outbox,
-            sink_url: hello.sink_url,
+            sink_url: self.sink_url.clone().unwrap_or(hello.sink_url),
         });
         let core = self.core.clone();
         tokio::spawn(async move {

@@ -9,5 +9,6 @@ pub mod gateway;
 pub mod job;
 pub mod poller;
 pub mod run;
+pub mod settings;
 pub mod slots;
 pub mod store;

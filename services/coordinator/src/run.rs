@@ -38,8 +38,13 @@ pub struct RunnerSettings {
 
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Where the gRPC services listen (port 0: any free port).
+    /// Where the worker and log-shipper gateways listen (port 0: any free port).
     pub listen: SocketAddr,
+    /// Where the admin service `fleetctl` dials listens (port 0: any free port). Apart from
+    /// the gateways so operators can keep it on a private interface.
+    pub admin_listen: SocketAddr,
+    /// The trace sink URL handed to workers instead of the one the log-shipper announces.
+    pub log_shipper_url: Option<String>,
     pub data_dir: PathBuf,
     /// Global `concurrent` (0: no limit).
     pub concurrent: u32,
@@ -67,7 +72,10 @@ pub enum RunError {
 
 /// A started coordinator: where it listens, and the task that ends when it stops.
 pub struct Running {
+    /// The worker and log-shipper gateways.
     pub addr: SocketAddr,
+    /// The admin service.
+    pub admin_addr: SocketAddr,
     pub task: tokio::task::JoinHandle<Result<(), RunError>>,
 }
 
@@ -123,14 +131,11 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         }
     });
 
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .map_err(|e| RunError::Listen(settings.listen, e))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| RunError::Listen(settings.listen, e))?;
+    let gateways = bind(settings.listen).await?;
+    let admin = bind(settings.admin_listen).await?;
+    let (addr, admin_addr) = (local_addr(&gateways)?, local_addr(&admin)?);
     let credentials = settings.credentials.clone();
-    let router = tonic::transport::Server::builder()
+    let gateways_router = tonic::transport::Server::builder()
         .add_service(WorkerGatewayServer::new(WorkerGatewayService {
             core: core.clone(),
             credentials: credentials.clone(),
@@ -139,17 +144,32 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         .add_service(ShipperGatewayServer::new(ShipperGatewayService {
             core: core.clone(),
             credentials: credentials.clone(),
-        }))
-        .add_service(AdminServer::new(AdminService { core, credentials }));
-    tracing::info!(%addr, runners = settings.runners.len(), "coordinator listening");
+            sink_url: settings.log_shipper_url.clone(),
+        }));
+    let admin_router =
+        tonic::transport::Server::builder().add_service(AdminServer::new(AdminService { core, credentials }));
+    tracing::info!(%addr, %admin_addr, runners = settings.runners.len(), "coordinator listening");
     let task = tokio::spawn(async move {
-        router
-            .serve_with_incoming_shutdown(
-                tokio_stream::wrappers::TcpListenerStream::new(listener),
-                shutdown.cancelled_owned(),
-            )
-            .await?;
+        let incoming = |listener| tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let (gateways, admin) = tokio::join!(
+            gateways_router.serve_with_incoming_shutdown(incoming(gateways), shutdown.clone().cancelled_owned()),
+            admin_router.serve_with_incoming_shutdown(incoming(admin), shutdown.cancelled_owned()),
+        );
+        gateways?;
+        admin?;
         Ok(())
     });
-    Ok(Running { addr, task })
+    Ok(Running { addr, admin_addr, task })
+}
+
+async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, RunError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| RunError::Listen(addr, e))
+}
+
+fn local_addr(listener: &tokio::net::TcpListener) -> Result<SocketAddr, RunError> {
+    listener
+        .local_addr()
+        .map_err(|e| RunError::Listen(SocketAddr::from(([0, 0, 0, 0], 0)), e))
 }

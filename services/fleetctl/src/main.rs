@@ -16,7 +16,7 @@ use tonic::metadata::MetadataValue;
 #[command(name = "fleetctl", version)]
 struct Cli {
     /// The coordinator's admin API.
-    #[arg(long, env = "FLEETCTL_COORDINATOR", default_value = "http://127.0.0.1:7600")]
+    #[arg(long, env = "FLEETCTL_COORDINATOR", default_value = "http://127.0.0.1:7601")]
     coordinator: String,
     /// Admin token (the coordinator's `[coordinator] admin_token`).
     #[arg(long, env = "FLEETCTL_TOKEN", hide_env_values = true)]

@@ -8,4 +8,5 @@ pub mod link;
 pub mod mask;
 pub mod run;
 pub mod service;
+pub mod settings;
 pub mod ship;

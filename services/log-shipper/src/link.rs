@@ -15,7 +15,7 @@ use crate::service::Shipper;
 
 pub struct LinkConfig {
     pub coordinator_url: String,
-    pub token: Option<String>,
+    pub token: Option<flotilla_gitlab::Secret>,
     pub shipper_id: String,
     /// This shipper's trace sink, as workers reach it.
     pub sink_url: String,
@@ -62,7 +62,7 @@ async fn session(
     let token = config.token.clone();
     let mut client = ShipperGatewayClient::with_interceptor(channel, move |mut request: tonic::Request<()>| {
         if let Some(token) = &token {
-            let value = format!("Bearer {token}")
+            let value = format!("Bearer {}", token.expose())
                 .parse()
                 .map_err(|_| tonic::Status::invalid_argument("bad token"))?;
             request.metadata_mut().insert("authorization", value);

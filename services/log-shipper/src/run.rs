@@ -17,7 +17,7 @@ pub struct Settings {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub coordinator_url: String,
-    pub token: Option<String>,
+    pub token: Option<flotilla_gitlab::Secret>,
     pub shipper_id: String,
     /// The trace sink's URL as workers reach it (default: `http://<listen address>`).
     pub advertise_url: Option<String>,

@@ -23,7 +23,7 @@ pub struct ShipTarget {
 }
 
 /// Pace of the loop.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShipTiming {
     /// Between patches while the job runs (GitLab may change it with
     /// `X-GitLab-Trace-Update-Interval`); new data does not wait longer than this.

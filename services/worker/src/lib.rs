@@ -2,8 +2,10 @@
 //! pod actor per job), follows the job log to the log-shipper and reports the result.
 
 pub mod job_runner;
+pub mod kube_connect;
 pub mod link;
 pub mod log_entries;
 pub mod pod;
 pub mod run;
+pub mod settings;
 pub mod trace_upload;

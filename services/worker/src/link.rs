@@ -21,7 +21,7 @@ use crate::trace_upload::Upload;
 #[derive(Debug, Clone)]
 pub struct LinkConfig {
     pub coordinator_url: String,
-    pub token: String,
+    pub token: flotilla_gitlab::Secret,
     pub worker_id: String,
     pub cluster: String,
     pub pool: String,
@@ -64,7 +64,7 @@ async fn session(config: &LinkConfig, runner: &JobRunner, shutdown: &Cancellatio
         .connect()
         .await
         .map_err(|e| e.to_string())?;
-    let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {}", config.token)
+    let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {}", config.token.expose())
         .parse()
         .map_err(|_| "the worker token is not a valid header value".to_string())?;
     let mut client = WorkerGatewayClient::with_interceptor(channel, move |mut request: tonic::Request<()>| {

@@ -11,7 +11,7 @@ use crate::link::{self, LinkConfig};
 #[derive(Clone)]
 pub struct Settings {
     pub coordinator_url: String,
-    pub token: String,
+    pub token: flotilla_gitlab::Secret,
     pub worker_id: String,
     pub cluster: String,
     pub pool: String,

@@ -1,0 +1,40 @@
+//! From a loaded worker file to the worker's [`Settings`]: who it is in the fleet
+//! (`[worker]`) and where its jobs run (`[kubernetes]`).
+
+use flotilla_config::WorkerConfigFile;
+
+use crate::kube_connect::{connect, ConnectError};
+use crate::run::Settings;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("worker.tls: TLS to the coordinator is not available yet; remove the section and use http://")]
+    TlsUnsupported,
+    #[error(transparent)]
+    Kubernetes(#[from] ConnectError),
+}
+
+impl Settings {
+    /// The worker a file describes, with a client for its cluster.
+    pub async fn from_config(file: &WorkerConfigFile) -> Result<Settings, SettingsError> {
+        let (worker, kubernetes) = (&file.worker, &file.kubernetes);
+        if worker.tls.is_some() {
+            return Err(SettingsError::TlsUnsupported);
+        }
+        Ok(Settings {
+            coordinator_url: worker.coordinator_url.clone(),
+            token: worker.token.clone(),
+            worker_id: worker.id.clone(),
+            cluster: worker.cluster.clone(),
+            pool: worker.pool.clone(),
+            labels: worker.labels.clone().into_iter().collect(),
+            capacity: worker.capacity,
+            kube: connect(kubernetes).await?,
+            namespace: kubernetes.namespace.clone(),
+            helper_image: kubernetes.helper_image.clone(),
+            helper_binary: kubernetes.helper_binary.clone(),
+            default_image: kubernetes.image.clone(),
+            builds_dir: kubernetes.builds_dir.clone(),
+        })
+    }
+}
