@@ -15,10 +15,11 @@ test:
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace -- --test-threads=4
 
-# For now: two kube-sim clusters running Pods you can watch with kubectl.
+# A whole fleet (gitlab-sim, two kube-sim clusters, coordinator, two workers, log-shipper)
+# running deploy/demo/pipeline.yml.
 demo:
 	scripts/install-kubectl.sh
-	$(CARGO) build -p kube-sim
+	$(CARGO) build --workspace --bins
 	scripts/demo.sh
 
 bench:

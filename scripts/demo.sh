@@ -1,63 +1,127 @@
 #!/usr/bin/env bash
-# Interim demo (until the coordinator and workers land): two kube-sim "clusters", a few
-# job-like Pods on each, watched with the real kubectl until every one has ended as expected.
+# `make demo`: a whole fleet on this machine, on the pipeline in deploy/demo/pipeline.yml.
+#   gitlab-sim (GitLab) <- coordinator -> worker-cluster-a -> kube-sim cluster-a
+#                                      -> worker-cluster-b -> kube-sim cluster-b
+#   workers -> log-shipper -> gitlab-sim
+# Progress comes from `fleetctl watch` (which cluster took which job, its state); at the end
+# gitlab-sim prints every job's state and the tail of its trace. Exits 0 when every job ended
+# as the pipeline expects. The processes' logs stay in the work directory when something fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-KUBE_SIM=${KUBE_SIM:-target/debug/kube-sim}
-work=$(mktemp -d)
+top=$PWD
+bin=${BIN:-$top/target/debug}
+demo=$top/deploy/demo
+timeout_s=${DEMO_TIMEOUT:-300}
+work=$(mktemp -d /tmp/flotilla-demo.XXXXXX)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+ok=0
+
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ "$ok" = 1 ]; then rm -rf "$work"; else echo "demo: logs kept in $work"; fi
+}
 trap cleanup EXIT
 
+fail() {
+  echo "demo: $*" >&2
+  for log in "$work"/*.log; do
+    [ -s "$log" ] && { echo "--- tail of $log"; tail -n 15 "$log"; }
+  done
+  exit 1
+}
+
+for port in 17600 17601 17700; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    fail "port $port is taken (another demo still running?); the demo's fleet listens on 17600, 17601 and 17700"
+  fi
+done
+
+# Waits until FILE has a line matching PATTERN, printing that line.
+wait_for_line() { # file pattern what
+  for _ in $(seq 1 200); do
+    if grep -m1 -E "$2" "$1" 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  fail "$3 did not start"
+}
+
+render() { # template output [cluster]
+  sed -e "s|@WORK@|$work|g" -e "s|@HELPER@|$bin/flotilla-helper|g" -e "s|@CLUSTER@|${3:-}|g" "$1" >"$2"
+}
+
+echo "== starting the fleet (work directory $work)"
+"$bin/gitlab-sim" --pipeline "$demo/pipeline.yml" --runner-token glrt-flotilla-demo \
+  --long-poll 2s --exit-when-done --data-dir "$work/gitlab" \
+  >"$work/gitlab-sim.out" 2>"$work/gitlab-sim.log" &
+gitlab_pid=$!
+pids+=("$gitlab_pid")
+gitlab_url=$(wait_for_line "$work/gitlab-sim.out" '^gitlab-sim listening on ' gitlab-sim | awk '{print $4}')
+echo "gitlab-sim       $gitlab_url (10 jobs queued for runner glrt-flotilla-demo)"
+
 for cluster in cluster-a cluster-b; do
-  "$KUBE_SIM" --name "$cluster" --kubeconfig "$work/$cluster.kubeconfig" >"$work/$cluster.out" 2>"$work/$cluster.log" &
+  "$bin/kube-sim" --name "$cluster" --kubeconfig "$work/$cluster.kubeconfig" --data-dir "$work/$cluster" \
+    >"$work/$cluster.out" 2>"$work/kube-sim-$cluster.log" &
   pids+=($!)
 done
 for cluster in cluster-a cluster-b; do
-  for _ in $(seq 1 100); do [ -s "$work/$cluster.kubeconfig" ] && break; sleep 0.1; done
-  [ -s "$work/$cluster.kubeconfig" ] || { echo "kube-sim $cluster did not start:"; cat "$work/$cluster.log"; exit 1; }
-  cat "$work/$cluster.out"
+  for _ in $(seq 1 200); do [ -s "$work/$cluster.kubeconfig" ] && break; sleep 0.05; done
+  [ -s "$work/$cluster.kubeconfig" ] || fail "kube-sim $cluster did not start"
+  echo "kube-sim         $cluster (kubectl --kubeconfig $work/$cluster.kubeconfig get pods)"
 done
 
-k() { local c=$1; shift; kubectl --kubeconfig "$work/$c.kubeconfig" --cache-dir "$work/cache-$c" "$@"; }
-
-job() { # cluster name script
-  k "$1" create -f - <<YAML >/dev/null
-apiVersion: v1
-kind: Pod
-metadata: {name: $2, labels: {demo: "yes"}}
-spec:
-  restartPolicy: Never
-  volumes: [{name: builds, emptyDir: {}}]
-  initContainers:
-  - {name: prepare, image: flotilla-helper, command: [sh, -c, "echo prepared > /builds/state"], volumeMounts: [{name: builds, mountPath: /builds}]}
-  containers:
-  - {name: build, image: alpine:3.19, command: [sh, -c, "$3"], volumeMounts: [{name: builds, mountPath: /builds}]}
-YAML
-  echo "created pod $2 on $1"
-}
-
-job cluster-a compile 'cat /builds/state; for i in 1 2 3; do echo compiling unit $i; sleep 0.5; done'
-job cluster-a unit-tests 'echo running 42 tests; sleep 1; echo 42 passed'
-job cluster-b lint 'echo linting; echo no warnings'
-job cluster-b flaky 'echo this job fails on purpose; exit 3'
-
-echo "waiting for the pods to finish (kubectl get pods -w on cluster-a):"
-k cluster-a get pods -w & watcher=$!
-k cluster-a wait --for=jsonpath='{.status.phase}'=Succeeded pod/compile pod/unit-tests --timeout=60s >/dev/null || true
-k cluster-b wait --for=jsonpath='{.status.phase}'=Succeeded pod/lint --timeout=60s >/dev/null || true
-k cluster-b wait --for=jsonpath='{.status.phase}'=Failed pod/flaky --timeout=60s >/dev/null || true
-kill "$watcher" 2>/dev/null || true
-status=0
+render "$demo/coordinator.toml" "$work/coordinator.toml"
+render "$demo/log-shipper.toml" "$work/log-shipper.toml"
+GITLAB_URL=$gitlab_url "$bin/flotilla-coordinator" --config "$work/coordinator.toml" \
+  >"$work/coordinator.out" 2>"$work/coordinator.log" &
+pids+=($!)
+wait_for_line "$work/coordinator.out" 'listening' coordinator >/dev/null
+echo "coordinator      127.0.0.1:17600 (admin 127.0.0.1:17601)"
+"$bin/flotilla-log-shipper" --config "$work/log-shipper.toml" \
+  >"$work/log-shipper.out" 2>"$work/log-shipper.log" &
+pids+=($!)
+wait_for_line "$work/log-shipper.out" 'listening' log-shipper >/dev/null
+echo "log-shipper      127.0.0.1:17700"
 for cluster in cluster-a cluster-b; do
-  echo "== $cluster"
-  k "$cluster" get pods -o wide
-  for pod in $(k "$cluster" get pods -o name); do
-    echo "-- ${pod#pod/} log:"; k "$cluster" logs "$pod" -c build | sed 's/^/   /'
-  done
+  render "$demo/worker.toml" "$work/worker-$cluster.toml" "$cluster"
+  "$bin/flotilla-worker" --config "$work/worker-$cluster.toml" >"$work/worker-$cluster.log" 2>&1 &
+  pids+=($!)
+  echo "worker           worker-$cluster (capacity 3) on $cluster"
 done
-[ "$(k cluster-a get pods -o jsonpath='{.items[*].status.phase}')" = "Succeeded Succeeded" ] || status=1
-[ "$(k cluster-b get pod flaky -o jsonpath='{.status.containerStatuses[0].state.terminated.exitCode}')" = "3" ] || status=1
-[ "$(k cluster-b get pod lint -o jsonpath='{.status.phase}')" = "Succeeded" ] || status=1
-if [ $status -eq 0 ]; then echo "demo: every pod ended as expected"; else echo "demo: unexpected pod states"; fi
-exit $status
+
+export FLEETCTL_COORDINATOR=http://127.0.0.1:17601 FLEETCTL_TOKEN=demo-admin-token
+echo
+echo "== jobs (fleetctl watch)"
+"$bin/fleetctl" watch 2>"$work/fleetctl.log" | sed -u 's/^/  /' &
+pids+=($!)
+
+# gitlab-sim exits once every job has ended: 0 if each ended as expected.
+set +e
+for _ in $(seq 1 "$((timeout_s * 10))"); do
+  kill -0 "$gitlab_pid" 2>/dev/null || break
+  sleep 0.1
+done
+if kill -0 "$gitlab_pid" 2>/dev/null; then
+  "$bin/fleetctl" status
+  kill -TERM "$gitlab_pid"
+  wait "$gitlab_pid"
+  cat "$work/gitlab-sim.out"
+  fail "the jobs did not all end within ${timeout_s}s"
+fi
+wait "$gitlab_pid"
+result=$?
+set -e
+
+echo
+echo "== the fleet at the end (fleetctl status)"
+"$bin/fleetctl" status
+echo
+echo "== GitLab's view (gitlab-sim): each job's state and the end of its trace"
+sed -n '/^ID /,$p' "$work/gitlab-sim.out"
+if grep -q 's3cr3t-demo-token-42' "$work/gitlab/"* -r 2>/dev/null; then
+  fail "the masked variable's value reached GitLab"
+fi
+[ "$result" = 0 ] || fail "some jobs did not end as the pipeline expects"
+ok=1
+echo
+echo "demo: every job ended as expected"

@@ -5,6 +5,7 @@
 //! (clap), 3 the coordinator could not be reached.
 
 mod output;
+mod watch;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use flotilla_proto::admin_client::AdminClient;
@@ -37,6 +38,12 @@ pub enum Output {
 enum Command {
     /// Workers and jobs at a glance.
     Status,
+    /// Follow the jobs: a line each time one appears or changes state, cluster or result.
+    Watch {
+        /// How often to ask the coordinator.
+        #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
+        interval: std::time::Duration,
+    },
 }
 
 const EXIT_REFUSED: i32 = 1;
@@ -94,6 +101,20 @@ async fn run(cli: &Cli) -> Result<(), Failure> {
                 .map_err(Failure::Refused)?
                 .into_inner();
             print!("{}", output::status(&reply, cli.output));
+        }
+        Command::Watch { interval } => {
+            let mut watcher = watch::Watcher::default();
+            loop {
+                let reply = client
+                    .status(StatusRequest {})
+                    .await
+                    .map_err(Failure::Refused)?
+                    .into_inner();
+                for job in watcher.changes(&reply) {
+                    println!("{}", watch::line(job, cli.output));
+                }
+                tokio::time::sleep(interval).await;
+            }
         }
     }
     Ok(())

@@ -125,10 +125,17 @@ pub fn tail(trace: &[u8], n: usize) -> Vec<String> {
     let lines: Vec<String> = text
         .lines()
         .map(|line| {
-            let visible = line
-                .rsplit('\r')
-                .find(|s| !strip_ansi(s).trim().is_empty())
-                .unwrap_or("");
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            let last = line.rsplit('\r').next().unwrap_or("");
+            // `\r` + erase-line wipes what came before (how section markers hide themselves);
+            // a bare `\r` only overwrites, so the longest-lived visible segment is shown.
+            let visible = if last.starts_with("\x1b[0K") || last.starts_with("\x1b[K") {
+                last
+            } else {
+                line.rsplit('\r')
+                    .find(|s| !strip_ansi(s).trim().is_empty())
+                    .unwrap_or("")
+            };
             strip_ansi(visible).trim_end().to_string()
         })
         .filter(|l| !l.is_empty())
@@ -189,6 +196,8 @@ mod tests {
         assert_eq!(tail(trace.as_bytes(), 5), ["Running", "line 2", "line 3"]);
         assert_eq!(tail(trace.as_bytes(), 1), ["line 3"]);
         assert!(tail(b"", 5).is_empty());
+        let hidden = "done\nsection_end:2:step_script\r\x1b[0K\nJob succeeded\n";
+        assert_eq!(tail(hidden.as_bytes(), 5), ["done", "Job succeeded"]);
     }
 
     #[test]
