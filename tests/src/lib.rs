@@ -16,6 +16,8 @@ use flotilla_coordinator::run as coordinator;
 use flotilla_gitlab::Secret;
 use flotilla_log_shipper::run as log_shipper;
 use flotilla_log_shipper::ship::ShipTiming;
+use flotilla_proto::admin_client::AdminClient;
+use flotilla_proto::{StatusReply, StatusRequest};
 use flotilla_worker::run as worker;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
@@ -177,4 +179,29 @@ pub async fn start(gitlab_url: &str, runner_token: &str, clusters: usize, capaci
         dir,
         shutdown,
     }
+}
+
+/// The coordinator's admin view, polled until `done` says it is what we wait for.
+pub async fn status_until(url: &str, done: impl Fn(&StatusReply) -> bool) -> StatusReply {
+    let channel = tonic::transport::Endpoint::from_shared(url.to_string())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let token: tonic::metadata::MetadataValue<_> = format!("Bearer {ADMIN_TOKEN}").parse().unwrap();
+    let mut admin = AdminClient::with_interceptor(channel, move |mut r: tonic::Request<()>| {
+        r.metadata_mut().insert("authorization", token.clone());
+        Ok(r)
+    });
+    tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let status = admin.status(StatusRequest {}).await.unwrap().into_inner();
+            if done(&status) {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the fleet reaches the expected state")
 }

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use flotilla_e2e::{start, ADMIN_TOKEN};
+use flotilla_e2e::{start, status_until};
 use flotilla_proto::admin_client::AdminClient;
-use flotilla_proto::{StatusReply, StatusRequest};
+use flotilla_proto::StatusRequest;
 use gitlab_runner_mock::{GitlabRunnerMock, MockJob, MockJobState, MockJobStepName, MockJobStepWhen};
 
 fn job(mock: &GitlabRunnerMock, name: &str, script: &[&str], masked: Option<&str>) -> MockJob {
@@ -20,31 +20,6 @@ fn job(mock: &GitlabRunnerMock, name: &str, script: &[&str], masked: Option<&str
     let job = builder.build();
     mock.enqueue_job(job.clone());
     job
-}
-
-/// The coordinator's admin view, polled until `done` says it is what we wait for.
-async fn status_until(url: &str, done: impl Fn(&StatusReply) -> bool) -> StatusReply {
-    let channel = tonic::transport::Endpoint::from_shared(url.to_string())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let token: tonic::metadata::MetadataValue<_> = format!("Bearer {ADMIN_TOKEN}").parse().unwrap();
-    let mut admin = AdminClient::with_interceptor(channel, move |mut r: tonic::Request<()>| {
-        r.metadata_mut().insert("authorization", token.clone());
-        Ok(r)
-    });
-    tokio::time::timeout(Duration::from_secs(60), async {
-        loop {
-            let status = admin.status(StatusRequest {}).await.unwrap().into_inner();
-            if done(&status) {
-                return status;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .expect("the fleet reaches the expected state")
 }
 
 #[tokio::test(flavor = "multi_thread")]
