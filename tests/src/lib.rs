@@ -17,10 +17,12 @@ use flotilla_gitlab::Secret;
 use flotilla_log_shipper::run as log_shipper;
 use flotilla_log_shipper::ship::ShipTiming;
 use flotilla_proto::admin_client::AdminClient;
+use flotilla_proto::transport;
 use flotilla_proto::{StatusReply, StatusRequest};
 use flotilla_worker::run as worker;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
+use tonic::transport::{ClientTlsConfig, ServerTlsConfig};
 pub const POOL_TOKEN: &str = "e2e-pool-token";
 pub const ADMIN_TOKEN: &str = "e2e-admin-token";
 
@@ -63,11 +65,52 @@ pub async fn serve(router: tonic::transport::server::Router, shutdown: &Cancella
     url
 }
 
+/// Certificates for a fleet on TLS: one CA, a server certificate for 127.0.0.1 (the
+/// coordinator's and the log-shipper's) and a client certificate (the workers' and the
+/// log-shipper's), as PEM files.
+pub struct Pki {
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+}
+
+impl Pki {
+    pub fn generate(dir: &std::path::Path) -> Pki {
+        let generated = kube_sim::server::Credentials::generate("flotilla-e2e").unwrap();
+        let write = |name: &str, pem: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, pem).unwrap();
+            path
+        };
+        Pki {
+            ca: write("ca.pem", &generated.ca_pem),
+            server_cert: write("server.pem", &generated.server_cert_pem),
+            server_key: write("server-key.pem", &generated.server_key_pem),
+            client_cert: write("client.pem", &generated.client_cert_pem),
+            client_key: write("client-key.pem", &generated.client_key_pem),
+        }
+    }
+
+    /// The server side: this certificate, and client certificates required (mutual TLS).
+    pub fn server(&self) -> ServerTlsConfig {
+        transport::server_tls(&self.server_cert, &self.server_key, Some(&self.ca)).unwrap()
+    }
+
+    /// A client trusting the CA, presenting the client certificate.
+    pub fn client(&self) -> ClientTlsConfig {
+        transport::client_tls(Some(&self.ca), Some((&self.client_cert, &self.client_key))).unwrap()
+    }
+}
+
 pub struct Fleet {
     /// The worker and log-shipper gateways.
     pub coordinator_url: String,
     /// The admin service (`fleetctl`).
     pub admin_url: String,
+    /// How clients reach both (None: plain HTTP/2).
+    pub client_tls: Option<ClientTlsConfig>,
     pub clusters: Vec<kube_sim::Sim>,
     pub dir: tempfile::TempDir,
     pub shutdown: CancellationToken,
@@ -82,6 +125,17 @@ impl Drop for Fleet {
 /// Starts a fleet for one GitLab runner entry, with one worker of `capacity` per cluster:
 /// the same `start` functions the binaries call, on loopback sockets.
 pub async fn start(gitlab_url: &str, runner_token: &str, clusters: usize, capacity: u32) -> Fleet {
+    start_with_tls(gitlab_url, runner_token, clusters, capacity, None).await
+}
+
+/// [`start`], with mutual TLS on every gRPC connection when `pki` is given.
+pub async fn start_with_tls(
+    gitlab_url: &str,
+    runner_token: &str,
+    clusters: usize,
+    capacity: u32,
+    pki: Option<&Pki>,
+) -> Fleet {
     // `RUST_LOG=info cargo test -p flotilla-e2e -- --nocapture` shows what the fleet does.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -96,6 +150,7 @@ pub async fn start(gitlab_url: &str, runner_token: &str, clusters: usize, capaci
             listen: loopback,
             admin_listen: loopback,
             log_shipper_url: None,
+            tls: pki.map(Pki::server),
             data_dir: dir.path().join("coordinator"),
             concurrent: 0,
             runners: vec![coordinator::RunnerSettings {
@@ -127,8 +182,9 @@ pub async fn start(gitlab_url: &str, runner_token: &str, clusters: usize, capaci
     )
     .await
     .unwrap();
-    let coordinator_url = format!("http://{}", coordinator.addr);
-    let admin_url = format!("http://{}", coordinator.admin_addr);
+    let scheme = if pki.is_some() { "https" } else { "http" };
+    let coordinator_url = format!("{scheme}://{}", coordinator.addr);
+    let admin_url = format!("{scheme}://{}", coordinator.admin_addr);
     log_shipper::start(
         log_shipper::Settings {
             listen: loopback,
@@ -142,6 +198,8 @@ pub async fn start(gitlab_url: &str, runner_token: &str, clusters: usize, capaci
                 retry_after: Duration::from_millis(50),
                 keepalive: Duration::from_millis(200),
             },
+            tls: pki.map(Pki::server),
+            coordinator_tls: pki.map(Pki::client),
         },
         shutdown.clone(),
     )
@@ -167,6 +225,7 @@ pub async fn start(gitlab_url: &str, runner_token: &str, clusters: usize, capaci
                 helper_binary: helper_binary(),
                 default_image: "alpine:3.19".into(),
                 builds_dir: "/builds".into(),
+                tls: pki.map(Pki::client),
             },
             shutdown.clone(),
         );
@@ -175,6 +234,7 @@ pub async fn start(gitlab_url: &str, runner_token: &str, clusters: usize, capaci
     Fleet {
         coordinator_url,
         admin_url,
+        client_tls: pki.map(Pki::client),
         clusters: sims,
         dir,
         shutdown,
@@ -182,10 +242,8 @@ pub async fn start(gitlab_url: &str, runner_token: &str, clusters: usize, capaci
 }
 
 /// The coordinator's admin view, polled until `done` says it is what we wait for.
-pub async fn status_until(url: &str, done: impl Fn(&StatusReply) -> bool) -> StatusReply {
-    let channel = tonic::transport::Endpoint::from_shared(url.to_string())
-        .unwrap()
-        .connect()
+pub async fn status_until(fleet: &Fleet, done: impl Fn(&StatusReply) -> bool) -> StatusReply {
+    let channel = transport::dial(&fleet.admin_url, fleet.client_tls.as_ref())
         .await
         .unwrap();
     let token: tonic::metadata::MetadataValue<_> = format!("Bearer {ADMIN_TOKEN}").parse().unwrap();

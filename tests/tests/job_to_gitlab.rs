@@ -96,6 +96,7 @@ async fn the_job_log_reaches_gitlab_byte_for_byte_across_a_dropped_stream() {
         default_image: "alpine:3.19".into(),
         builds_dir: "/builds".into(),
         shipper_url,
+        tls: None,
     };
     let run = tokio::spawn({
         let runner = runner.clone();

@@ -30,7 +30,7 @@ async fn pipeline_jobs_end_as_gitlab_expects() {
     let token = sim.runner_tokens()[0].clone();
     let fleet = start(sim.url(), &token, 2, 2).await;
     // Both workers are in before GitLab has jobs, so the spread does not depend on timing.
-    status_until(&fleet.admin_url, |s| s.workers.len() == 2).await;
+    status_until(&fleet, |s| s.workers.len() == 2).await;
 
     let mut echo = JobSpec::new("echo", ["echo the-line-we-look-for"]).variable("GIT_STRATEGY", "none");
     echo.before_script = vec!["echo before-line".into()];
@@ -89,7 +89,7 @@ async fn pipeline_jobs_end_as_gitlab_expects() {
     for job in sim.jobs() {
         assert_eq!(job.checksum_matched, Some(true), "job {} trace checksum", job.name);
     }
-    let status = status_until(&fleet.admin_url, |s| s.jobs.iter().all(|j| j.state == "done")).await;
+    let status = status_until(&fleet, |s| s.jobs.iter().all(|j| j.state == "done")).await;
     let clusters: std::collections::BTreeSet<&str> = status.jobs.iter().map(|j| j.cluster.as_str()).collect();
     assert_eq!(clusters.len(), 2, "jobs ran on both clusters: {:?}", status.jobs);
 }

@@ -27,7 +27,7 @@ async fn jobs_run_on_two_workers_and_report_to_gitlab() {
     let mock = GitlabRunnerMock::start().await;
     let fleet = start(mock.uri().as_str(), mock.runner_token(), 2, 2).await;
     // Both workers are in before GitLab has jobs, so the spread does not depend on timing.
-    status_until(&fleet.admin_url, |s| s.workers.len() == 2).await;
+    status_until(&fleet, |s| s.workers.len() == 2).await;
     let ok = job(&mock, "echo", &["echo the-line-we-look-for"], None);
     let failing = job(&mock, "fails", &["echo about to fail", "exit 3"], None);
     let secret = job(
@@ -37,7 +37,7 @@ async fn jobs_run_on_two_workers_and_report_to_gitlab() {
         Some("hush-hush-value-1"),
     );
 
-    let status = status_until(&fleet.admin_url, |s| {
+    let status = status_until(&fleet, |s| {
         s.jobs.len() == 3 && s.jobs.iter().all(|j| j.state == "done")
     })
     .await;
@@ -77,7 +77,7 @@ async fn a_job_canceled_in_gitlab_stops_its_pod() {
     // Far less than the script's 120 s: the Pod was stopped, the job is done for the fleet.
     let status = tokio::time::timeout(
         Duration::from_secs(30),
-        status_until(&fleet.admin_url, |s| s.jobs.first().is_some_and(|j| j.state == "done")),
+        status_until(&fleet, |s| s.jobs.first().is_some_and(|j| j.state == "done")),
     )
     .await
     .expect("the canceled job ends without waiting for its script");

@@ -6,4 +6,6 @@ pub mod v1 {
     tonic::include_proto!("flotilla.v1");
 }
 
+pub mod transport;
+
 pub use v1::*;

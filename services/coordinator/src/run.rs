@@ -45,6 +45,8 @@ pub struct Settings {
     pub admin_listen: SocketAddr,
     /// The trace sink URL handed to workers instead of the one the log-shipper announces.
     pub log_shipper_url: Option<String>,
+    /// TLS (mutual with a client CA) on both listeners; None: plain HTTP/2.
+    pub tls: Option<tonic::transport::ServerTlsConfig>,
     pub data_dir: PathBuf,
     /// Global `concurrent` (0: no limit).
     pub concurrent: u32,
@@ -135,7 +137,14 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
     let admin = bind(settings.admin_listen).await?;
     let (addr, admin_addr) = (local_addr(&gateways)?, local_addr(&admin)?);
     let credentials = settings.credentials.clone();
-    let gateways_router = tonic::transport::Server::builder()
+    let server = || -> Result<tonic::transport::Server, RunError> {
+        let builder = tonic::transport::Server::builder();
+        Ok(match &settings.tls {
+            Some(tls) => builder.tls_config(tls.clone())?,
+            None => builder,
+        })
+    };
+    let gateways_router = server()?
         .add_service(WorkerGatewayServer::new(WorkerGatewayService {
             core: core.clone(),
             credentials: credentials.clone(),
@@ -146,8 +155,7 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
             credentials: credentials.clone(),
             sink_url: settings.log_shipper_url.clone(),
         }));
-    let admin_router =
-        tonic::transport::Server::builder().add_service(AdminServer::new(AdminService { core, credentials }));
+    let admin_router = server()?.add_service(AdminServer::new(AdminService { core, credentials }));
     tracing::info!(%addr, %admin_addr, runners = settings.runners.len(), "coordinator listening");
     let task = tokio::spawn(async move {
         let incoming = |listener| tokio_stream::wrappers::TcpListenerStream::new(listener);

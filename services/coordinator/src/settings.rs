@@ -1,12 +1,13 @@
 //! From a loaded `config.toml` to the coordinator's [`Settings`]: which runner entries to
 //! poll, where to listen, which pools exist and with which credentials. What the file cannot
-//! express for a running coordinator (no pool for workers to join, TLS not served yet) is
+//! express for a running coordinator (no pool for workers to join, unreadable TLS files) is
 //! refused here with the key it concerns, before anything starts.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use flotilla_config::{RunnerConfig, RunnerConfigFile};
+use flotilla_proto::transport::server_tls;
 
 use crate::finisher::FinishTiming;
 use crate::fleet::PoolPolicy;
@@ -34,14 +35,20 @@ impl Settings {
                     .into(),
             });
         }
-        if section.tls.is_some() {
-            return Err(SettingsError {
-                key: "coordinator.tls".into(),
-                reason: "TLS on the coordinator's listeners is not available yet; remove the section \
-                         and keep the listeners on a private network"
-                    .into(),
-            });
-        }
+        let tls = match &section.tls {
+            None => None,
+            Some(tls) => Some(
+                server_tls(
+                    tls.cert_file.as_deref().unwrap_or(std::path::Path::new("")),
+                    tls.key_file.as_deref().unwrap_or(std::path::Path::new("")),
+                    tls.client_ca_file.as_deref(),
+                )
+                .map_err(|e| SettingsError {
+                    key: "coordinator.tls".into(),
+                    reason: e.to_string(),
+                })?,
+            ),
+        };
         let runners = file
             .runners
             .iter()
@@ -59,6 +66,7 @@ impl Settings {
             listen: section.grpc_listen,
             admin_listen: section.admin_listen,
             log_shipper_url: section.log_shipper_url.clone(),
+            tls,
             data_dir: section.data_dir.clone(),
             concurrent: file.concurrent,
             runners,
@@ -197,5 +205,17 @@ executor = "kubernetes"
         let error = settings(&text).unwrap_err();
         assert_eq!(error.key, "coordinator.pools");
         assert!(error.to_string().starts_with("coordinator.pools: no worker pool"));
+    }
+
+    #[test]
+    fn unreadable_tls_files_are_refused_by_key() {
+        let text = BASE.replacen(
+            "[[coordinator.pools]]",
+            "[coordinator.tls]\ncert_file = \"/nonexistent/cert.pem\"\nkey_file = \"/nonexistent/key.pem\"\n\n[[coordinator.pools]]",
+            1,
+        );
+        let error = settings(&text).unwrap_err();
+        assert_eq!(error.key, "coordinator.tls");
+        assert!(error.reason.starts_with("cannot read /nonexistent/cert.pem"), "{error}");
     }
 }

@@ -9,6 +9,7 @@ mod watch;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use flotilla_proto::admin_client::AdminClient;
+use flotilla_proto::transport::{client_tls, dial};
 use flotilla_proto::StatusRequest;
 use tonic::metadata::MetadataValue;
 
@@ -22,6 +23,16 @@ struct Cli {
     /// Admin token (the coordinator's `[coordinator] admin_token`).
     #[arg(long, env = "FLEETCTL_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// CA the coordinator's certificate must chain to (for an https:// coordinator; default:
+    /// the web PKI roots).
+    #[arg(long, env = "FLEETCTL_CA_FILE", value_name = "PEM")]
+    ca_file: Option<std::path::PathBuf>,
+    /// Client certificate, when the coordinator asks for one (mutual TLS); needs --key-file.
+    #[arg(long, env = "FLEETCTL_CERT_FILE", value_name = "PEM", requires = "key_file")]
+    cert_file: Option<std::path::PathBuf>,
+    /// Private key of --cert-file.
+    #[arg(long, env = "FLEETCTL_KEY_FILE", value_name = "PEM", requires = "cert_file")]
+    key_file: Option<std::path::PathBuf>,
     #[arg(long, value_enum, default_value_t = Output::Table)]
     output: Output,
     #[command(subcommand)]
@@ -79,9 +90,13 @@ enum Failure {
 }
 
 async fn run(cli: &Cli) -> Result<(), Failure> {
-    let channel = tonic::transport::Endpoint::from_shared(cli.coordinator.clone())
-        .map_err(|e| Failure::Unreachable(e.to_string()))?
-        .connect()
+    let tls = if cli.coordinator.starts_with("https://") {
+        let identity = cli.cert_file.as_deref().zip(cli.key_file.as_deref());
+        Some(client_tls(cli.ca_file.as_deref(), identity).map_err(|e| Failure::Unreachable(e.to_string()))?)
+    } else {
+        None
+    };
+    let channel = dial(&cli.coordinator, tls.as_ref())
         .await
         .map_err(|e| Failure::Unreachable(e.to_string()))?;
     let token = cli.token.clone();

@@ -16,6 +16,7 @@ use crate::service::Shipper;
 pub struct LinkConfig {
     pub coordinator_url: String,
     pub token: Option<flotilla_gitlab::Secret>,
+    pub tls: Option<tonic::transport::ClientTlsConfig>,
     pub shipper_id: String,
     /// This shipper's trace sink, as workers reach it.
     pub sink_url: String,
@@ -54,9 +55,7 @@ async fn session(
     reports: &mut mpsc::UnboundedReceiver<ShipperMessage>,
     shutdown: &CancellationToken,
 ) -> Result<(), String> {
-    let channel = tonic::transport::Endpoint::from_shared(config.coordinator_url.clone())
-        .map_err(|e| e.to_string())?
-        .connect()
+    let channel = flotilla_proto::transport::dial(&config.coordinator_url, config.tls.as_ref())
         .await
         .map_err(|e| e.to_string())?;
     let token = config.token.clone();

@@ -22,6 +22,10 @@ pub struct Settings {
     /// The trace sink's URL as workers reach it (default: `http://<listen address>`).
     pub advertise_url: Option<String>,
     pub timing: ShipTiming,
+    /// TLS (mutual with a client CA) on the trace sink; None: plain HTTP/2.
+    pub tls: Option<tonic::transport::ServerTlsConfig>,
+    /// TLS to the coordinator; None: plain HTTP/2.
+    pub coordinator_tls: Option<tonic::transport::ClientTlsConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,20 +51,26 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         .local_addr()
         .map_err(|e| RunError::Listen(settings.listen, e))?;
     // Workers reach the sink where the shipper listens, unless told otherwise (e.g. a Service).
-    let sink_url = settings
-        .advertise_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{addr}"));
+    let sink_url = settings.advertise_url.clone().unwrap_or_else(|| {
+        let scheme = if settings.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{addr}")
+    });
     let link = LinkConfig {
         coordinator_url: settings.coordinator_url.clone(),
         token: settings.token.clone(),
         shipper_id: settings.shipper_id.clone(),
         sink_url,
+        tls: settings.coordinator_tls.clone(),
     };
     tokio::spawn(link::run(link, shipper.clone(), reports, shutdown.clone()));
     tracing::info!(%addr, "log-shipper listening");
     let task = tokio::spawn(async move {
-        tonic::transport::Server::builder()
+        let builder = tonic::transport::Server::builder();
+        let mut builder = match settings.tls {
+            Some(tls) => builder.tls_config(tls)?,
+            None => builder,
+        };
+        builder
             .add_service(TraceSinkServer::new(TraceSinkService(shipper)))
             .serve_with_incoming_shutdown(
                 tokio_stream::wrappers::TcpListenerStream::new(listener),

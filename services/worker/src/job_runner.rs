@@ -65,6 +65,8 @@ pub struct JobRunner {
     pub default_image: String,
     pub builds_dir: String,
     pub shipper_url: String,
+    /// TLS to the coordinator and the log-shipper.
+    pub tls: Option<tonic::transport::ClientTlsConfig>,
 }
 
 impl JobRunner {
@@ -232,7 +234,7 @@ impl JobRunner {
     pub async fn run(&self, payload_json: &str) -> Result<JobRun, JobError> {
         let plan = self.plan(payload_json)?;
         self.create(&plan).await?;
-        let upload = Upload::start(&self.shipper_url, plan.job_id, 0).await?;
+        let upload = Upload::start(&self.shipper_url, self.tls.as_ref(), plan.job_id, 0).await?;
         let result = self.follow(plan.job_id, &upload).await?;
         let log_bytes = upload.finish().await?;
         if let Err(error) = self.delete(plan.job_id).await {

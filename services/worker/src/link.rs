@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use flotilla_proto::transport::dial;
 use flotilla_proto::worker_gateway_client::WorkerGatewayClient;
 use flotilla_proto::{
     coordinator_message, job_event, worker_message, AssignJob, Heartbeat, JobEvent, JobFinished, JobRejected,
@@ -59,9 +60,7 @@ fn job_event(job_id: u64, event: job_event::Event) -> WorkerMessage {
 }
 
 async fn session(config: &LinkConfig, runner: &JobRunner, shutdown: &CancellationToken) -> Result<(), String> {
-    let channel = tonic::transport::Endpoint::from_shared(config.coordinator_url.clone())
-        .map_err(|e| e.to_string())?
-        .connect()
+    let channel = dial(&config.coordinator_url, runner.tls.as_ref())
         .await
         .map_err(|e| e.to_string())?;
     let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {}", config.token.expose())
@@ -139,7 +138,7 @@ async fn run_assigned(runner: JobRunner, assign: AssignJob, events: mpsc::Sender
             namespace: runner.namespace.clone(),
         };
         let _ = events.send(job_event(job_id, job_event::Event::Started(started))).await;
-        let upload = Upload::start(&assign.log_shipper_url, job_id, 0).await?;
+        let upload = Upload::start(&assign.log_shipper_url, runner.tls.as_ref(), job_id, 0).await?;
         let result = runner.follow(job_id, &upload).await?;
         let log_bytes = upload.finish().await?;
         if let Err(error) = runner.delete(job_id).await {

@@ -26,6 +26,8 @@ pub struct Settings {
     /// The job image when the job names none (`[runners.kubernetes] image`).
     pub default_image: String,
     pub builds_dir: String,
+    /// TLS to the coordinator and the log-shipper; None: plain HTTP/2.
+    pub tls: Option<tonic::transport::ClientTlsConfig>,
 }
 
 /// Runs until `shutdown`; returns the session task.
@@ -40,6 +42,7 @@ pub fn start(settings: Settings, shutdown: CancellationToken) -> tokio::task::Jo
         builds_dir: settings.builds_dir,
         // Told by the coordinator when the session opens.
         shipper_url: String::new(),
+        tls: settings.tls,
     };
     let link = LinkConfig {
         coordinator_url: settings.coordinator_url,

@@ -3,13 +3,15 @@
 
 use flotilla_config::WorkerConfigFile;
 
+use flotilla_proto::transport::client_tls;
+
 use crate::kube_connect::{connect, ConnectError};
 use crate::run::Settings;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
-    #[error("worker.tls: TLS to the coordinator is not available yet; remove the section and use http://")]
-    TlsUnsupported,
+    #[error("worker.tls: {0}")]
+    Tls(#[from] flotilla_proto::transport::TransportError),
     #[error(transparent)]
     Kubernetes(#[from] ConnectError),
 }
@@ -18,9 +20,13 @@ impl Settings {
     /// The worker a file describes, with a client for its cluster.
     pub async fn from_config(file: &WorkerConfigFile) -> Result<Settings, SettingsError> {
         let (worker, kubernetes) = (&file.worker, &file.kubernetes);
-        if worker.tls.is_some() {
-            return Err(SettingsError::TlsUnsupported);
-        }
+        let tls = match &worker.tls {
+            None => None,
+            Some(tls) => Some(client_tls(
+                tls.ca_file.as_deref(),
+                tls.cert_file.as_deref().zip(tls.key_file.as_deref()),
+            )?),
+        };
         Ok(Settings {
             coordinator_url: worker.coordinator_url.clone(),
             token: worker.token.clone(),
@@ -35,6 +41,7 @@ impl Settings {
             helper_binary: kubernetes.helper_binary.clone(),
             default_image: kubernetes.image.clone(),
             builds_dir: kubernetes.builds_dir.clone(),
+            tls,
         })
     }
 }

@@ -30,10 +30,13 @@ pub struct Upload {
 
 impl Upload {
     /// Starts uploading job `job_id`'s log, continuing from `offset` (bytes the shipper has).
-    pub async fn start(shipper_url: &str, job_id: u64, offset: u64) -> Result<Upload, UploadError> {
-        let channel = tonic::transport::Endpoint::from_shared(shipper_url.to_string())
-            .map_err(|e| UploadError::Connect(shipper_url.into(), e.to_string()))?
-            .connect()
+    pub async fn start(
+        shipper_url: &str,
+        tls: Option<&tonic::transport::ClientTlsConfig>,
+        job_id: u64,
+        offset: u64,
+    ) -> Result<Upload, UploadError> {
+        let channel = flotilla_proto::transport::dial(shipper_url, tls)
             .await
             .map_err(|e| UploadError::Connect(shipper_url.into(), e.to_string()))?;
         let (tx, rx) = mpsc::channel(64);
