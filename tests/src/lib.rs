@@ -8,8 +8,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use flotilla_config::ClusterSelector;
+use flotilla_coordinator::core::Patience;
 use flotilla_coordinator::finisher::FinishTiming;
-use flotilla_coordinator::fleet::PoolPolicy;
+use flotilla_coordinator::fleet::{OverflowPool, PoolPolicy};
 use flotilla_coordinator::gateway::Credentials;
 use flotilla_coordinator::poller::PollTiming;
 use flotilla_coordinator::run as coordinator;
@@ -122,10 +124,80 @@ impl Drop for Fleet {
     }
 }
 
+/// One kube-sim cluster of a test fleet and its worker.
+#[derive(Debug, Clone)]
+pub struct ClusterSpec {
+    pub name: String,
+    pub pool: String,
+    pub labels: HashMap<String, String>,
+    pub capacity: u32,
+}
+
+impl ClusterSpec {
+    pub fn new(name: &str, capacity: u32) -> ClusterSpec {
+        ClusterSpec {
+            name: name.into(),
+            pool: "prod".into(),
+            labels: HashMap::new(),
+            capacity,
+        }
+    }
+
+    pub fn pool(mut self, pool: &str) -> ClusterSpec {
+        self.pool = pool.into();
+        self
+    }
+
+    pub fn label(mut self, key: &str, value: &str) -> ClusterSpec {
+        self.labels.insert(key.into(), value.into());
+        self
+    }
+}
+
+/// What a test fleet is made of.
+pub struct FleetSpec<'a> {
+    pub gitlab_url: String,
+    pub runner_token: String,
+    pub clusters: Vec<ClusterSpec>,
+    /// Pools that are overflow pools, and their `overflow_after`.
+    pub overflow_pools: Vec<OverflowPool>,
+    /// The runner entry's `cluster_selector`.
+    pub runner_selector: ClusterSelector,
+    /// How long before a job no worker can take is failed.
+    pub unschedulable_after: Duration,
+    pub tls: Option<&'a Pki>,
+}
+
+impl FleetSpec<'_> {
+    /// One production worker of `capacity` per cluster (`cluster-a`, `cluster-b`, …).
+    pub fn new(gitlab_url: &str, runner_token: &str, clusters: usize, capacity: u32) -> Self {
+        FleetSpec {
+            gitlab_url: gitlab_url.into(),
+            runner_token: runner_token.into(),
+            clusters: (0..clusters)
+                .map(|n| ClusterSpec::new(&format!("cluster-{}", (b'a' + n as u8) as char), capacity))
+                .collect(),
+            overflow_pools: Vec::new(),
+            runner_selector: ClusterSelector::default(),
+            unschedulable_after: Duration::from_secs(2),
+            tls: None,
+        }
+    }
+}
+
+/// The token of a pool's workers.
+pub fn pool_token(pool: &str) -> String {
+    if pool == "prod" {
+        POOL_TOKEN.into()
+    } else {
+        format!("e2e-{pool}-token")
+    }
+}
+
 /// Starts a fleet for one GitLab runner entry, with one worker of `capacity` per cluster:
 /// the same `start` functions the binaries call, on loopback sockets.
 pub async fn start(gitlab_url: &str, runner_token: &str, clusters: usize, capacity: u32) -> Fleet {
-    start_with_tls(gitlab_url, runner_token, clusters, capacity, None).await
+    start_fleet(FleetSpec::new(gitlab_url, runner_token, clusters, capacity)).await
 }
 
 /// [`start`], with mutual TLS on every gRPC connection when `pki` is given.
@@ -136,6 +208,15 @@ pub async fn start_with_tls(
     capacity: u32,
     pki: Option<&Pki>,
 ) -> Fleet {
+    let mut spec = FleetSpec::new(gitlab_url, runner_token, clusters, capacity);
+    spec.tls = pki;
+    start_fleet(spec).await
+}
+
+/// A fleet as `spec` says.
+pub async fn start_fleet(spec: FleetSpec<'_>) -> Fleet {
+    let pki = spec.tls;
+    let (gitlab_url, runner_token) = (spec.gitlab_url.as_str(), spec.runner_token.as_str());
     // `RUST_LOG=info cargo test -p flotilla-e2e -- --nocapture` shows what the fleet does.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -159,15 +240,26 @@ pub async fn start_with_tls(
                 token: Secret::new(runner_token),
                 limit: 0,
                 output_limit_bytes: 4 << 20,
+                cluster_selector: spec.runner_selector.clone(),
                 config_json: "{}".into(),
             }],
             credentials: Credentials {
-                pool_tokens: HashMap::from([("prod".to_string(), Secret::new(POOL_TOKEN))]),
+                pool_tokens: spec
+                    .clusters
+                    .iter()
+                    .map(|c| (c.pool.clone(), Secret::new(pool_token(&c.pool))))
+                    .chain([("prod".to_string(), Secret::new(POOL_TOKEN))])
+                    .collect(),
                 admin_token: Some(Secret::new(ADMIN_TOKEN)),
                 shipper_token: None,
             },
-            pools: PoolPolicy::default(),
+            pools: PoolPolicy {
+                overflow_pools: spec.overflow_pools.clone(),
+            },
             heartbeat_interval: Duration::from_millis(500),
+            patience: Patience {
+                unschedulable_after: spec.unschedulable_after,
+            },
             poll: PollTiming {
                 check_interval: Duration::from_millis(50),
                 min_backoff: Duration::from_millis(20),
@@ -207,18 +299,18 @@ pub async fn start_with_tls(
     .unwrap();
 
     let mut sims = Vec::new();
-    for n in 0..clusters {
-        let name = format!("cluster-{}", (b'a' + n as u8) as char);
+    for spec in &spec.clusters {
+        let name = spec.name.clone();
         let (sim, client) = cluster(dir.path(), &name).await;
         worker::start(
             worker::Settings {
                 coordinator_url: coordinator_url.clone(),
-                token: Secret::new(POOL_TOKEN),
+                token: Secret::new(pool_token(&spec.pool)),
                 worker_id: format!("worker-{name}"),
                 cluster: name,
-                pool: "prod".into(),
-                labels: HashMap::new(),
-                capacity,
+                pool: spec.pool.clone(),
+                labels: spec.labels.clone(),
+                capacity: spec.capacity,
                 kube: client,
                 namespace: "default".into(),
                 helper_image: "flotilla/helper:dev".into(),
@@ -241,16 +333,33 @@ pub async fn start_with_tls(
     }
 }
 
+/// Adds the admin token to every admin call.
+#[derive(Clone)]
+pub struct AdminAuth;
+
+impl tonic::service::Interceptor for AdminAuth {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        let token = format!("Bearer {ADMIN_TOKEN}").parse().unwrap();
+        request.metadata_mut().insert("authorization", token);
+        Ok(request)
+    }
+}
+
+pub type Admin = AdminClient<tonic::service::interceptor::InterceptedService<tonic::transport::Channel, AdminAuth>>;
+
+impl Fleet {
+    /// A client of the coordinator's admin API, with the admin token.
+    pub async fn admin(&self) -> Admin {
+        let channel = transport::dial(&self.admin_url, self.client_tls.as_ref())
+            .await
+            .unwrap();
+        AdminClient::with_interceptor(channel, AdminAuth)
+    }
+}
+
 /// The coordinator's admin view, polled until `done` says it is what we wait for.
 pub async fn status_until(fleet: &Fleet, done: impl Fn(&StatusReply) -> bool) -> StatusReply {
-    let channel = transport::dial(&fleet.admin_url, fleet.client_tls.as_ref())
-        .await
-        .unwrap();
-    let token: tonic::metadata::MetadataValue<_> = format!("Bearer {ADMIN_TOKEN}").parse().unwrap();
-    let mut admin = AdminClient::with_interceptor(channel, move |mut r: tonic::Request<()>| {
-        r.metadata_mut().insert("authorization", token.clone());
-        Ok(r)
-    });
+    let mut admin = fleet.admin().await;
     tokio::time::timeout(Duration::from_secs(60), async {
         loop {
             let status = admin.status(StatusRequest {}).await.unwrap().into_inner();

@@ -117,7 +117,11 @@ async fn the_job_log_reaches_gitlab_byte_for_byte_across_a_dropped_stream() {
         .unwrap()
         .unwrap();
     assert_eq!(run.result.state, "success");
-    shipper.close(job.id(), run.log_bytes);
+    shipper.close(&flotilla_proto::CloseTrace {
+        job_id: job.id(),
+        final_size: run.log_bytes,
+        ..Default::default()
+    });
     let flushed = tokio::time::timeout(Duration::from_secs(30), reports.recv())
         .await
         .unwrap()

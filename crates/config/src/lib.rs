@@ -18,7 +18,7 @@
 //! - [`runner`], [`cache`], [`kubernetes`] (with `resources`, `scheduling`, `affinity`, `security`,
 //!   `volumes`, `containers`, `pull_policy`): `config.toml`;
 //! - [`coordinator`], [`worker`], [`shipper`], [`tls`]: Flotilla's own settings;
-//! - [`quantity`], [`pattern`], [`duration`], [`secret`]: value types shared by the above;
+//! - [`quantity`], [`pattern`], [`duration`], [`secret`], [`selector`]: value types shared by the above;
 //! - [`error`], [`path`]: what a load reports;
 //! - internal: `decode` (collect every type error), `validate`, `suggest` (unknown-key hints), `de`.
 
@@ -35,6 +35,7 @@ pub mod pattern;
 pub mod quantity;
 pub mod runner;
 pub mod secret;
+pub mod selector;
 pub mod shipper;
 mod suggest;
 pub mod tls;
@@ -54,5 +55,6 @@ pub use pattern::OverwritePattern;
 pub use quantity::{Quantity, QuantityError};
 pub use runner::{RunnerConfig, RunnerConfigFile};
 pub use secret::Secret;
+pub use selector::ClusterSelector;
 pub use shipper::{ShipperConfigFile, ShipperSection};
 pub use worker::{KubernetesConnection, WorkerConfigFile, WorkerKubernetes, WorkerSection};

@@ -220,6 +220,10 @@ pub struct RunnerConfig {
     /// Labels of this entry (over the global `labels`).
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Flotilla: the cluster labels this entry's jobs need (`arch=arm64,region!=us`); a job
+    /// may add its own with the `FLOTILLA_CLUSTER_SELECTOR` variable. Empty: any cluster.
+    #[serde(default)]
+    pub cluster_selector: crate::selector::ClusterSelector,
     /// `[runners.custom_build_dir]`.
     #[serde(default)]
     pub custom_build_dir: CustomBuildDir,

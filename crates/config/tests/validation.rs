@@ -349,3 +349,23 @@ token = \"pool-7\"
     assert!(debug.contains("[MASKED]"));
     assert_eq!(loaded.config.runners[0].token.expose(), "glrt-secret-2");
 }
+
+#[test]
+fn a_bad_cluster_selector_is_refused_by_key() {
+    let errors = flotilla_config::runner_config_from_str(
+        "[[runners]]\nurl = \"https://gitlab.example.com\"\ntoken = \"t\"\nexecutor = \"kubernetes\"\ncluster_selector = \"arch=arm 64\"\n",
+    )
+    .unwrap_err();
+    let error = errors.at("runners[0].cluster_selector").expect("the key is named");
+    assert!(error.reason().contains("is not a label value"), "{error}");
+}
+
+#[test]
+fn a_cluster_selector_is_parsed() {
+    let loaded = flotilla_config::runner_config_from_str(
+        "[[runners]]\nurl = \"https://gitlab.example.com\"\ntoken = \"t\"\nexecutor = \"kubernetes\"\ncluster_selector = \"arch=arm64\"\n",
+    )
+    .unwrap();
+    assert_eq!(loaded.config.runners[0].cluster_selector.to_string(), "arch=arm64");
+    assert_eq!(loaded.unknown_keys().count(), 0);
+}

@@ -8,6 +8,10 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use flotilla_config::ClusterSelector;
+use flotilla_gitlab::types::find_variable;
 
 use flotilla_gitlab::types::JobPayload;
 use flotilla_gitlab::{RunnerClient, TraceOutput};
@@ -18,7 +22,7 @@ use flotilla_proto::{
 use tokio::sync::{mpsc, oneshot};
 
 use crate::finisher::{self, FinishTiming, Finished};
-use crate::fleet::{Fleet, PoolPolicy, WorkerInfo};
+use crate::fleet::{Cordon, CordonTarget, Fleet, OverflowMode, Placement, PoolPolicy, WorkerInfo};
 use crate::job::{JobOutcome, JobRecord, JobState};
 use crate::poller::PollerEvent;
 use crate::slots::SlotGate;
@@ -66,6 +70,35 @@ pub enum CoreMessage {
         job_id: u64,
         graceful: bool,
     },
+    /// Time passed: jobs may have waited long enough for overflow pools or to be failed as
+    /// unschedulable.
+    Tick,
+    /// Admin: cordon, drain or uncordon; answers the connected workers covered.
+    Cordon {
+        target: CordonTarget,
+        cordon: Option<Cordon>,
+        reply: oneshot::Sender<Vec<String>>,
+    },
+    /// Admin: set the overflow switch (None: only read); answers the switch and the
+    /// overflow pools' workers.
+    Overflow {
+        mode: Option<OverflowMode>,
+        reply: oneshot::Sender<(OverflowMode, Vec<WorkerStatus>)>,
+    },
+    /// Admin: cancel a job; answers its state afterwards, or why not.
+    AdminCancel {
+        job_id: u64,
+        force: bool,
+        reply: oneshot::Sender<Result<String, String>>,
+    },
+}
+
+/// How long the core waits for workers before it fails jobs none of them can take.
+#[derive(Debug, Clone, Copy)]
+pub struct Patience {
+    /// A job no connected worker's labels match fails once it has waited this long and the
+    /// coordinator has been up this long (workers had their chance to connect).
+    pub unschedulable_after: Duration,
 }
 
 /// Where each runner entry's GitLab is (for the finisher) and its settings for workers.
@@ -78,6 +111,8 @@ pub struct RunnerRoute {
     pub url: String,
     /// The entry's `output_limit`, in bytes.
     pub output_limit_bytes: u64,
+    /// Cluster labels every job of the entry needs.
+    pub cluster_selector: ClusterSelector,
 }
 
 pub struct Core {
@@ -93,6 +128,8 @@ pub struct Core {
     /// Jobs whose log is flushed, waiting for the worker's result (or the other way round).
     flushed: HashMap<u64, TraceOutput>,
     mailbox: mpsc::UnboundedSender<CoreMessage>,
+    patience: Patience,
+    started: Instant,
 }
 
 fn now_ms() -> i64 {
@@ -110,6 +147,7 @@ impl Core {
         policy: PoolPolicy,
         runners: HashMap<String, RunnerRoute>,
         finish_timing: FinishTiming,
+        patience: Patience,
     ) -> mpsc::UnboundedSender<CoreMessage> {
         let (mailbox, mut inbox) = mpsc::unbounded_channel();
         let mut core = Core {
@@ -123,11 +161,24 @@ impl Core {
             queue: VecDeque::new(),
             flushed: HashMap::new(),
             mailbox: mailbox.clone(),
+            patience,
+            started: Instant::now(),
         };
         core.resume();
         tokio::spawn(async move {
             while let Some(message) = inbox.recv().await {
                 core.handle(message).await;
+            }
+        });
+        let ticks = mailbox.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(Duration::from_secs(1));
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                if ticks.send(CoreMessage::Tick).is_err() {
+                    return;
+                }
             }
         });
         mailbox
@@ -191,79 +242,270 @@ impl Core {
                 self.shipper = Some((outbox, sink_url));
                 self.dispatch().await;
             }
-            CoreMessage::CancelRequested { job_id, graceful } => self.cancel(job_id, graceful).await,
+            CoreMessage::CancelRequested { job_id, graceful } => {
+                self.cancel(job_id, graceful, "canceled in GitLab").await
+            }
             CoreMessage::ShipperDisconnected => {
                 tracing::warn!("log-shipper disconnected");
                 self.shipper = None;
             }
+            CoreMessage::Tick => self.dispatch().await,
+            CoreMessage::Cordon { target, cordon, reply } => {
+                let covered = match cordon {
+                    Some(kind) => self.fleet.cordon(target.clone(), kind),
+                    None => self.fleet.uncordon(&target),
+                };
+                tracing::info!(?target, ?cordon, workers = ?covered, "cordon changed");
+                let _ = reply.send(covered);
+                self.publish_capacity();
+                self.dispatch().await;
+            }
+            CoreMessage::Overflow { mode, reply } => {
+                if let Some(mode) = mode {
+                    tracing::info!(mode = mode.as_str(), "overflow switch set");
+                    self.fleet.overflow_mode = mode;
+                }
+                let workers = self.worker_statuses().into_iter().filter(|w| w.overflow).collect();
+                let _ = reply.send((self.fleet.overflow_mode, workers));
+                self.publish_capacity();
+                self.dispatch().await;
+            }
+            CoreMessage::AdminCancel { job_id, force, reply } => {
+                let answer = self.admin_cancel(job_id, force).await;
+                let _ = reply.send(answer);
+            }
         }
     }
 
-    /// Hands queued jobs to workers while any has room.
+    /// Hands queued jobs to workers: each to where the fleet's rules place it; jobs that must
+    /// wait stay queued in order, and one that no connected worker could ever take fails once
+    /// workers have had their chance to connect.
     async fn dispatch(&mut self) {
-        while let Some(&job_id) = self.queue.front() {
-            let Some((shipper, sink_url)) = self.shipper.clone() else {
-                break;
-            };
-            let Some(worker) = self.fleet.pick(false).cloned() else {
-                break;
-            };
-            self.queue.pop_front();
+        if self.shipper.is_none() {
+            return;
+        }
+        let now = now_ms();
+        let mut waiting = VecDeque::new();
+        while let Some(job_id) = self.queue.pop_front() {
             let Ok(Some(record)) = self.store.get(job_id) else {
                 continue;
             };
-            // The log must have somewhere to go before the job starts writing it.
-            if let Some(open) = self.open_trace(&record) {
-                let command = ShipperCommand {
-                    kind: Some(shipper_command::Kind::Open(open)),
-                };
-                if shipper.send(command).await.is_err() {
-                    self.shipper = None;
-                    self.queue.push_front(job_id);
-                    break;
-                }
-            }
-            let next = JobState::Assigned {
-                worker_id: worker.worker_id.clone(),
-                cluster: worker.cluster.clone(),
-            };
-            if let Err(error) = self.store.update(job_id, |r| r.moved_to(next.clone(), now_ms())) {
-                tracing::error!(job_id, %error, "could not record the assignment");
+            if !matches!(record.state, JobState::Accepted) {
                 continue;
             }
-            let runner_config_json = self
-                .runners
-                .get(&record.runner)
-                .map(|r| r.config_json.clone())
-                .unwrap_or_default();
-            let assign = CoordinatorMessage {
-                kind: Some(coordinator_message::Kind::Assign(AssignJob {
-                    job_id,
-                    runner: record.runner.clone(),
-                    payload_json: record.payload_json.into_bytes(),
-                    runner_config_json: runner_config_json.into_bytes(),
-                    log_shipper_url: sink_url,
-                })),
+            let selector = match self.selector_of(&record) {
+                Ok(selector) => selector,
+                Err(reason) => {
+                    self.fail_without_worker(&record, &reason).await;
+                    continue;
+                }
             };
-            if let Some(worker) = self.fleet.get_mut(&worker.worker_id) {
-                worker.used += 1;
+            let waited = Duration::from_millis(now.saturating_sub(record.accepted_at_ms).max(0) as u64);
+            match self.fleet.place(&selector, waited) {
+                Placement::Worker(worker) => {
+                    let worker = worker.clone();
+                    if !self.assign(record, &worker).await {
+                        // The log-shipper is gone: nothing more can start now.
+                        waiting.push_back(job_id);
+                        waiting.extend(self.queue.drain(..));
+                        break;
+                    }
+                }
+                Placement::Wait => waiting.push_back(job_id),
+                Placement::Never => {
+                    let patience = self.patience.unschedulable_after;
+                    if waited >= patience && self.started.elapsed() >= patience {
+                        let reason = format!(
+                            "no worker in the fleet has cluster labels matching {selector:?} ({}); connected clusters: {}",
+                            "the runner entry's cluster_selector and the job's FLOTILLA_CLUSTER_SELECTOR",
+                            self.cluster_labels()
+                        );
+                        self.fail_without_worker(&record, &reason).await;
+                    } else {
+                        waiting.push_back(job_id);
+                    }
+                }
             }
-            self.gate.dispatched();
-            let sent = match self.outboxes.get(&worker.worker_id) {
-                Some(outbox) => outbox.send(assign).await.is_ok(),
-                None => false,
-            };
-            if !sent {
-                // The session ended under us: its disconnect re-queues the job.
-                tracing::warn!(job_id, worker = %worker.worker_id, "worker session gone while assigning");
-            }
-            tracing::info!(job_id, worker = %worker.worker_id, cluster = %worker.cluster, "job assigned");
         }
+        self.queue = waiting;
         self.publish_capacity();
     }
 
+    /// The labels a job needs: its runner entry's `cluster_selector` and its
+    /// `FLOTILLA_CLUSTER_SELECTOR` variable.
+    fn selector_of(&self, record: &JobRecord) -> Result<ClusterSelector, String> {
+        let entry = self
+            .runners
+            .get(&record.runner)
+            .map(|route| route.cluster_selector.clone())
+            .unwrap_or_default();
+        let payload = JobPayload::from_slice(record.payload_json.as_bytes())
+            .map_err(|e| format!("the job payload cannot be read: {e}"))?;
+        match find_variable(&payload.variables, CLUSTER_SELECTOR_VARIABLE) {
+            None => Ok(entry),
+            Some(variable) => ClusterSelector::parse(&variable.value)
+                .map(|job| entry.and(&job))
+                .map_err(|e| format!("{CLUSTER_SELECTOR_VARIABLE} {:?}: {e}", variable.value)),
+        }
+    }
+
+    /// `cluster-a (arch=amd64, region=eu), cluster-b (...)`, for people reading a failure.
+    fn cluster_labels(&self) -> String {
+        let mut clusters: Vec<String> = self
+            .fleet
+            .workers()
+            .map(|w| {
+                let labels: Vec<String> = w.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!("{} ({})", w.cluster, labels.join(", "))
+            })
+            .collect();
+        clusters.sort();
+        clusters.dedup();
+        if clusters.is_empty() {
+            "none".into()
+        } else {
+            clusters.join(", ")
+        }
+    }
+
+    /// Sends a job to a worker; false when the log-shipper is gone.
+    async fn assign(&mut self, record: JobRecord, worker: &WorkerInfo) -> bool {
+        let job_id = record.id;
+        let Some((shipper, sink_url)) = self.shipper.clone() else {
+            return false;
+        };
+        // The log must have somewhere to go before the job starts writing it.
+        if !self.open_trace(&shipper, &record).await {
+            return false;
+        }
+        let next = JobState::Assigned {
+            worker_id: worker.worker_id.clone(),
+            cluster: worker.cluster.clone(),
+        };
+        if let Err(error) = self.store.update(job_id, |r| r.moved_to(next.clone(), now_ms())) {
+            tracing::error!(job_id, %error, "could not record the assignment");
+            return true;
+        }
+        let runner_config_json = self
+            .runners
+            .get(&record.runner)
+            .map(|r| r.config_json.clone())
+            .unwrap_or_default();
+        let assign = CoordinatorMessage {
+            kind: Some(coordinator_message::Kind::Assign(AssignJob {
+                job_id,
+                runner: record.runner.clone(),
+                payload_json: record.payload_json.into_bytes(),
+                runner_config_json: runner_config_json.into_bytes(),
+                log_shipper_url: sink_url,
+            })),
+        };
+        if let Some(worker) = self.fleet.get_mut(&worker.worker_id) {
+            worker.used += 1;
+        }
+        self.gate.dispatched();
+        let sent = match self.outboxes.get(&worker.worker_id) {
+            Some(outbox) => outbox.send(assign).await.is_ok(),
+            None => false,
+        };
+        if !sent {
+            // The session ended under us: its disconnect re-queues the job.
+            tracing::warn!(job_id, worker = %worker.worker_id, "worker session gone while assigning");
+        }
+        tracing::info!(job_id, worker = %worker.worker_id, cluster = %worker.cluster, "job assigned");
+        true
+    }
+
+    /// Opens the job's log at the log-shipper; false when the shipper is gone.
+    async fn open_trace(&mut self, shipper: &mpsc::Sender<ShipperCommand>, record: &JobRecord) -> bool {
+        let Some(open) = self.open_trace_command(record) else {
+            return true;
+        };
+        let command = ShipperCommand {
+            kind: Some(shipper_command::Kind::Open(open)),
+        };
+        if shipper.send(command).await.is_err() {
+            self.shipper = None;
+            return false;
+        }
+        true
+    }
+
+    /// Ends a job no worker has (any more): its log gets `reason` as its last line and GitLab
+    /// gets `runner_system_failure`.
+    async fn fail_without_worker(&mut self, record: &JobRecord, reason: &str) {
+        let job_id = record.id;
+        tracing::warn!(job_id, %reason, "failing the job");
+        let Some((shipper, _)) = self.shipper.clone() else {
+            return;
+        };
+        if matches!(record.state, JobState::Accepted) {
+            // It no longer waits for a worker.
+            self.gate.dispatched();
+            self.queue.retain(|id| *id != job_id);
+        }
+        let _ = self.open_trace(&shipper, record).await;
+        let close = CloseTrace {
+            job_id,
+            final_size: 0,
+            abandoned: true,
+            trailer: failure_line(reason),
+        };
+        let _ = shipper
+            .send(ShipperCommand {
+                kind: Some(shipper_command::Kind::Close(close)),
+            })
+            .await;
+        let worker_id = record.state.worker_id().map(str::to_string);
+        if let Some(worker) = worker_id.as_deref().and_then(|id| self.fleet.get_mut(id)) {
+            worker.used = worker.used.saturating_sub(1);
+        }
+        let cluster = match &record.state {
+            JobState::Assigned { cluster, .. } | JobState::Running { cluster, .. } => Some(cluster.clone()),
+            _ => None,
+        };
+        let next = JobState::Finishing {
+            outcome: JobOutcome::failed("runner_system_failure", None),
+            worker_id,
+            cluster,
+        };
+        match self.store.update(job_id, |r| r.moved_to(next.clone(), now_ms())) {
+            Ok(_) => self.try_finish(job_id),
+            Err(error) => tracing::warn!(job_id, %error, "could not record the failure"),
+        }
+    }
+
+    /// An operator's cancel: a queued job ends at once; a job on a worker is stopped there.
+    async fn admin_cancel(&mut self, job_id: u64, force: bool) -> Result<String, String> {
+        let record = self
+            .store
+            .get(job_id)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("job {job_id} is not known to the coordinator"))?;
+        match &record.state {
+            JobState::Accepted => {
+                self.fail_without_worker(&record, "canceled by an operator (fleetctl cancel) before it started")
+                    .await;
+            }
+            JobState::Assigned { .. } | JobState::Running { .. } => {
+                self.cancel(job_id, !force, "canceled by an operator (fleetctl cancel)")
+                    .await;
+            }
+            JobState::Finishing { .. } | JobState::Done { .. } => {
+                return Err(format!("job {job_id} has already ended ({})", record.state.name()));
+            }
+        }
+        Ok(self
+            .store
+            .get(job_id)
+            .ok()
+            .flatten()
+            .map_or("unknown", |r| r.state.name())
+            .to_string())
+    }
+
     /// Tells the worker running a job to cancel it (gracefully: after_script still runs).
-    async fn cancel(&mut self, job_id: u64, graceful: bool) {
+    async fn cancel(&mut self, job_id: u64, graceful: bool, reason: &str) {
         let Ok(Some(record)) = self.store.get(job_id) else {
             return;
         };
@@ -275,12 +517,11 @@ impl Core {
             // final update will only be acknowledged (or refused) without effect.
             self.flushed.insert(job_id, TraceOutput::default());
         }
-        let reason = "canceled in GitLab".to_string();
         let cancel = CoordinatorMessage {
             kind: Some(coordinator_message::Kind::Cancel(CancelJob {
                 job_id,
                 graceful,
-                reason,
+                reason: reason.to_string(),
             })),
         };
         if let Some(outbox) = self.outboxes.get(&worker_id) {
@@ -290,7 +531,7 @@ impl Core {
     }
 
     /// What the log-shipper needs to ship a job's log: where, with which token, what to mask.
-    fn open_trace(&self, record: &JobRecord) -> Option<OpenTrace> {
+    fn open_trace_command(&self, record: &JobRecord) -> Option<OpenTrace> {
         let route = self.runners.get(&record.runner)?;
         let payload = JobPayload::from_slice(record.payload_json.as_bytes()).ok()?;
         let mut masked_values: Vec<String> = payload
@@ -312,7 +553,7 @@ impl Core {
     }
 
     fn publish_capacity(&self) {
-        self.gate.set_fleet_free(self.fleet.free_slots(false));
+        self.gate.set_fleet_free(self.fleet.free_slots());
     }
 
     /// Jobs a lost worker had not started go back to the queue.
@@ -352,6 +593,7 @@ impl Core {
                     let close = CloseTrace {
                         job_id,
                         final_size: finished.log_bytes,
+                        ..Default::default()
                     };
                     let _ = shipper
                         .send(ShipperCommand {
@@ -375,7 +617,12 @@ impl Core {
             Some(job_event::Event::Rejected(rejected)) => {
                 // Whatever log the job wrote so far is all there will be.
                 if let Some((shipper, _)) = &self.shipper {
-                    let close = CloseTrace { job_id, final_size: 0 };
+                    let close = CloseTrace {
+                        job_id,
+                        abandoned: true,
+                        trailer: failure_line(&rejected.message),
+                        ..Default::default()
+                    };
                     let _ = shipper
                         .send(ShipperCommand {
                             kind: Some(shipper_command::Kind::Close(close)),
@@ -470,8 +717,8 @@ impl Core {
         }
     }
 
-    fn status(&self) -> StatusReply {
-        let workers = self
+    fn worker_statuses(&self) -> Vec<WorkerStatus> {
+        let mut workers: Vec<WorkerStatus> = self
             .fleet
             .workers()
             .map(|w| WorkerStatus {
@@ -483,8 +730,15 @@ impl Core {
                 used: w.used,
                 last_heartbeat_ms: w.last_heartbeat_ms,
                 connected: true,
+                state: self.fleet.state_of(w).to_string(),
+                overflow: self.fleet.policy.is_overflow(&w.pool),
             })
             .collect();
+        workers.sort_by(|a, b| (&a.cluster, &a.worker_id).cmp(&(&b.cluster, &b.worker_id)));
+        workers
+    }
+
+    fn status(&self) -> StatusReply {
         let jobs = self
             .store
             .all()
@@ -492,9 +746,21 @@ impl Core {
             .into_iter()
             .map(job_status)
             .collect();
-        StatusReply { workers, jobs }
+        StatusReply {
+            workers: self.worker_statuses(),
+            jobs,
+            overflow_mode: self.fleet.overflow_mode.as_str().to_string(),
+        }
     }
 }
+
+/// The last line of a job the coordinator ended, styled like the official runner's.
+fn failure_line(reason: &str) -> String {
+    format!("\x1b[31;1mERROR: Job failed (system failure): {reason}\x1b[0;m\n")
+}
+
+/// The job variable that adds cluster requirements to its runner entry's.
+pub const CLUSTER_SELECTOR_VARIABLE: &str = "FLOTILLA_CLUSTER_SELECTOR";
 
 fn job_status(record: JobRecord) -> JobStatus {
     let payload = JobPayload::from_slice(record.payload_json.as_bytes()).ok();
@@ -518,7 +784,16 @@ fn job_status(record: JobRecord) -> JobStatus {
         ),
         JobState::Accepted => Default::default(),
     };
+    let outcome = match &record.state {
+        JobState::Finishing { outcome, .. } | JobState::Done { outcome, .. } => Some(outcome),
+        _ => None,
+    };
     JobStatus {
+        failure_reason: outcome.and_then(|o| o.failure_reason.clone()).unwrap_or_default(),
+        exit_code: outcome.and_then(|o| o.exit_code).unwrap_or_default(),
+        accepted_at_ms: record.accepted_at_ms,
+        updated_at_ms: record.updated_at_ms,
+        dispatches: record.dispatches,
         job_id: record.id,
         runner: record.runner.clone(),
         name: payload.as_ref().map(|p| p.job_info.name.clone()).unwrap_or_default(),

@@ -12,7 +12,8 @@ use flotilla_proto::admin_server::Admin;
 use flotilla_proto::shipper_gateway_server::ShipperGateway;
 use flotilla_proto::worker_gateway_server::WorkerGateway;
 use flotilla_proto::{
-    coordinator_message, shipper_message, worker_message, CoordinatorMessage, Registered, ShipperCommand,
+    coordinator_message, cordon_request, shipper_message, worker_message, CancelJobReply, CancelJobRequest,
+    CoordinatorMessage, CordonReply, CordonRequest, OverflowReply, OverflowRequest, Registered, ShipperCommand,
     ShipperMessage, StatusReply, StatusRequest, WorkerMessage,
 };
 use futures::Stream;
@@ -22,7 +23,7 @@ use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::core::CoreMessage;
-use crate::fleet::WorkerInfo;
+use crate::fleet::{Cordon, CordonTarget, OverflowMode, WorkerInfo};
 
 /// Credentials: one token per worker pool, one for the admin API.
 #[derive(Debug, Clone, Default)]
@@ -109,7 +110,6 @@ impl WorkerGateway for WorkerGatewayService {
             labels: register.labels.into_iter().collect::<BTreeMap<_, _>>(),
             capacity: register.capacity,
             used: register.running.len() as u32,
-            cordoned: false,
             last_heartbeat_ms: now_ms(),
         };
         let _ = self.core.send(CoreMessage::WorkerConnected { info, outbox });
@@ -146,8 +146,11 @@ pub struct AdminService {
 
 impl AdminService {
     fn authenticate<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        // No admin token configured: the admin API stays closed rather than open to anyone.
         let Some(expected) = &self.credentials.admin_token else {
-            return Ok(());
+            return Err(Status::permission_denied(
+                "the admin API is disabled: set [coordinator] admin_token in the coordinator's config.toml",
+            ));
         };
         match bearer(request) {
             Some(sent) if same(expected.expose(), &sent) => Ok(()),
@@ -161,19 +164,72 @@ impl AdminService {
     }
 }
 
+impl AdminService {
+    /// Asks the core and waits for its answer.
+    async fn ask<T>(&self, message: impl FnOnce(oneshot::Sender<T>) -> CoreMessage) -> Result<T, Status> {
+        let (reply, answer) = oneshot::channel();
+        self.core
+            .send(message(reply))
+            .map_err(|_| Status::unavailable("the coordinator is stopping"))?;
+        answer
+            .await
+            .map_err(|_| Status::unavailable("the coordinator is stopping"))
+    }
+}
+
 #[tonic::async_trait]
 impl Admin for AdminService {
     async fn status(&self, request: Request<StatusRequest>) -> Result<Response<StatusReply>, Status> {
         self.authenticate(&request)?;
-        let (reply, answer) = oneshot::channel();
-        self.core
-            .send(CoreMessage::Status { reply })
-            .map_err(|_| Status::unavailable("the coordinator is stopping"))?;
-        Ok(Response::new(
-            answer
-                .await
-                .map_err(|_| Status::unavailable("the coordinator is stopping"))?,
-        ))
+        Ok(Response::new(self.ask(|reply| CoreMessage::Status { reply }).await?))
+    }
+
+    async fn cordon(&self, request: Request<CordonRequest>) -> Result<Response<CordonReply>, Status> {
+        self.authenticate(&request)?;
+        let request = request.into_inner();
+        let target = match request.target {
+            Some(cordon_request::Target::WorkerId(id)) if !id.is_empty() => CordonTarget::Worker(id),
+            Some(cordon_request::Target::Cluster(name)) if !name.is_empty() => CordonTarget::Cluster(name),
+            _ => return Err(Status::invalid_argument("name a worker or a cluster")),
+        };
+        let cordon = match request.action.as_str() {
+            "cordon" => Some(Cordon::Cordoned),
+            "drain" => Some(Cordon::Draining),
+            "uncordon" => None,
+            other => {
+                return Err(Status::invalid_argument(format!(
+                    "unknown action {other:?}: use cordon, drain or uncordon"
+                )))
+            }
+        };
+        let workers = self.ask(|reply| CoreMessage::Cordon { target, cordon, reply }).await?;
+        Ok(Response::new(CordonReply { workers }))
+    }
+
+    async fn overflow(&self, request: Request<OverflowRequest>) -> Result<Response<OverflowReply>, Status> {
+        self.authenticate(&request)?;
+        let set = request.into_inner().set_mode;
+        let mode = match set.as_str() {
+            "" => None,
+            text => Some(OverflowMode::parse(text).ok_or_else(|| {
+                Status::invalid_argument(format!("unknown overflow mode {text:?}: use on, off or auto"))
+            })?),
+        };
+        let (mode, workers) = self.ask(|reply| CoreMessage::Overflow { mode, reply }).await?;
+        Ok(Response::new(OverflowReply {
+            mode: mode.as_str().to_string(),
+            workers,
+        }))
+    }
+
+    async fn cancel_job(&self, request: Request<CancelJobRequest>) -> Result<Response<CancelJobReply>, Status> {
+        self.authenticate(&request)?;
+        let CancelJobRequest { job_id, force } = request.into_inner();
+        let state = self
+            .ask(|reply| CoreMessage::AdminCancel { job_id, force, reply })
+            .await?
+            .map_err(Status::failed_precondition)?;
+        Ok(Response::new(CancelJobReply { state }))
     }
 }
 

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use flotilla_config::ClusterSelector;
 use flotilla_gitlab::{RunnerClient, Secret, SystemId};
 use flotilla_proto::admin_server::AdminServer;
 use flotilla_proto::shipper_gateway_server::ShipperGatewayServer;
@@ -15,7 +16,7 @@ use flotilla_proto::worker_gateway_server::WorkerGatewayServer;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::core::{Core, CoreMessage, RunnerRoute};
+use crate::core::{Core, CoreMessage, Patience, RunnerRoute};
 use crate::finisher::FinishTiming;
 use crate::fleet::PoolPolicy;
 use crate::gateway::{AdminService, Credentials, ShipperGatewayService, WorkerGatewayService};
@@ -32,6 +33,8 @@ pub struct RunnerSettings {
     /// 0: no limit.
     pub limit: u32,
     pub output_limit_bytes: u64,
+    /// Cluster labels every job of the entry needs.
+    pub cluster_selector: ClusterSelector,
     /// The entry's settings for workers (its `[runners.kubernetes]` and friends), as JSON.
     pub config_json: String,
 }
@@ -54,6 +57,8 @@ pub struct Settings {
     pub credentials: Credentials,
     pub pools: PoolPolicy,
     pub heartbeat_interval: Duration,
+    /// How long workers have to show up before jobs none of them can take are failed.
+    pub patience: Patience,
     pub poll: PollTiming,
     pub finish: FinishTiming,
 }
@@ -106,6 +111,7 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
                 config_json: runner.config_json.clone(),
                 url: runner.url.clone(),
                 output_limit_bytes: runner.output_limit_bytes,
+                cluster_selector: runner.cluster_selector.clone(),
             },
         );
         pollers.push(Poller {
@@ -122,7 +128,14 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
             timing: settings.poll,
         });
     }
-    let core = Core::spawn(store, gate, settings.pools.clone(), routes, settings.finish);
+    let core = Core::spawn(
+        store,
+        gate,
+        settings.pools.clone(),
+        routes,
+        settings.finish,
+        settings.patience,
+    );
     for poller in pollers {
         tokio::spawn(poller.run(shutdown.clone()));
     }

@@ -9,8 +9,9 @@ use std::time::Duration;
 use flotilla_config::{RunnerConfig, RunnerConfigFile};
 use flotilla_proto::transport::server_tls;
 
+use crate::core::Patience;
 use crate::finisher::FinishTiming;
-use crate::fleet::PoolPolicy;
+use crate::fleet::{OverflowPool, PoolPolicy};
 use crate::gateway::Credentials;
 use crate::poller::PollTiming;
 use crate::run::{RunnerSettings, Settings};
@@ -84,10 +85,16 @@ impl Settings {
                     .pools
                     .iter()
                     .filter(|pool| pool.overflow)
-                    .map(|pool| pool.name.clone())
+                    .map(|pool| OverflowPool {
+                        name: pool.name.clone(),
+                        after: pool.overflow_after,
+                    })
                     .collect(),
             },
             heartbeat_interval: section.heartbeat_interval,
+            patience: Patience {
+                unschedulable_after: section.reconnect_grace,
+            },
             poll: PollTiming {
                 check_interval: Duration::from_secs(u64::from(file.check_interval)),
                 ..PollTiming::default()
@@ -121,6 +128,7 @@ fn runner_settings(index: usize, runner: &RunnerConfig) -> Result<RunnerSettings
         token: runner.token.clone(),
         limit: runner.limit,
         output_limit_bytes: runner.output_limit_bytes(),
+        cluster_selector: runner.cluster_selector.clone(),
         config_json,
     })
 }
@@ -176,7 +184,13 @@ executor = "kubernetes"
         assert_eq!(settings.concurrent, 4);
         assert_eq!(settings.poll.check_interval, Duration::from_secs(1));
         assert_eq!(settings.finish.retry_limit, 12);
-        assert_eq!(settings.pools.overflow_pools, ["qa"]);
+        assert_eq!(
+            settings.pools.overflow_pools,
+            [OverflowPool {
+                name: "qa".into(),
+                after: None
+            }]
+        );
         assert_eq!(settings.credentials.pool_tokens["prod"].expose(), "prod-secret");
         assert_eq!(
             settings.credentials.admin_token.as_ref().unwrap().expose(),

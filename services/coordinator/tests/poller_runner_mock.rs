@@ -169,7 +169,7 @@ async fn the_final_update_reaches_gitlab() {
 
 #[tokio::test]
 async fn a_restarted_coordinator_resumes_jobs_from_its_store() {
-    use flotilla_coordinator::core::{Core, CoreMessage, RunnerRoute};
+    use flotilla_coordinator::core::{Core, CoreMessage, Patience, RunnerRoute};
     use flotilla_coordinator::finisher::FinishTiming;
     use flotilla_coordinator::fleet::{PoolPolicy, WorkerInfo};
     use flotilla_coordinator::job::JobRecord;
@@ -197,6 +197,7 @@ async fn a_restarted_coordinator_resumes_jobs_from_its_store() {
         config_json: "{}".into(),
         url: mock.uri().to_string(),
         output_limit_bytes: 1 << 20,
+        cluster_selector: Default::default(),
     };
     let core = Core::spawn(
         store.clone(),
@@ -204,6 +205,9 @@ async fn a_restarted_coordinator_resumes_jobs_from_its_store() {
         PoolPolicy::default(),
         HashMap::from([("r".into(), route)]),
         FinishTiming::default(),
+        Patience {
+            unschedulable_after: Duration::from_secs(30),
+        },
     );
     assert_eq!(gate.held(), 1, "the stored job holds its slot again");
     // A log-shipper and a worker come: the stored job is dispatched, exactly once.
@@ -221,7 +225,6 @@ async fn a_restarted_coordinator_resumes_jobs_from_its_store() {
         labels: Default::default(),
         capacity: 4,
         used: 0,
-        cordoned: false,
         last_heartbeat_ms: 0,
     };
     core.send(CoreMessage::WorkerConnected {

@@ -111,6 +111,7 @@ mod tests {
                 cluster: "cluster-a".into(),
                 ..Default::default()
             }],
+            ..Default::default()
         }
     }
 

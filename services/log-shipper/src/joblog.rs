@@ -123,13 +123,34 @@ impl JobLog {
 
     /// The job ended: what the masker held back is written and the log is closed.
     pub fn close(&mut self) -> Result<()> {
+        self.close_with(b"")
+    }
+
+    /// [`JobLog::close`], then `trailer` (the coordinator's word on why the job ended) on a
+    /// line of its own. The trailer bypasses the output limit: the reason must be readable
+    /// even in a truncated log.
+    pub fn close_with(&mut self, trailer: &[u8]) -> Result<()> {
         if self.state.closed {
             return Ok(());
         }
         let mut rest = Vec::new();
         self.masker.finish(&mut rest);
         self.state.closed = true;
-        self.write(&rest, self.raw_received)
+        self.write(&rest, self.raw_received)?;
+        if trailer.is_empty() {
+            return Ok(());
+        }
+        let mut text = Vec::with_capacity(trailer.len() + 1);
+        let ends_mid_line = self.state.trace_len > 0 && self.read(self.state.trace_len - 1, 1)? != b"\n";
+        if ends_mid_line {
+            text.push(b'\n');
+        }
+        text.extend_from_slice(trailer);
+        let io = |e| JobLogError::Io(self.dir.clone(), e);
+        self.trace.write_all(&text).map_err(io)?;
+        self.trace.sync_data().map_err(io)?;
+        self.state.trace_len += text.len() as u64;
+        write_state(&self.dir, &self.state)
     }
 
     fn write(&mut self, masked: &[u8], raw_durable: u64) -> Result<()> {
@@ -244,5 +265,23 @@ mod tests {
         log.close().unwrap();
         assert_eq!(trace(&log), "line one\n[MASKED]\n");
         assert!(matches!(log.append(24, b"late"), Err(JobLogError::Closed)));
+    }
+
+    #[test]
+    fn a_trailer_goes_on_its_own_line_past_the_output_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = LogPolicy {
+            masked_values: vec![],
+            output_limit_bytes: 8,
+        };
+        let mut log = JobLog::open(dir.path(), &policy).unwrap();
+        log.append(0, b"partial").unwrap();
+        log.close_with(b"ERROR: the worker was lost\n").unwrap();
+        let trace = log.read(0, 1 << 20).unwrap();
+        assert_eq!(
+            String::from_utf8(trace).unwrap(),
+            "partial\nERROR: the worker was lost\n"
+        );
+        assert!(log.state().closed);
     }
 }

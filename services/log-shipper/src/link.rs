@@ -91,7 +91,7 @@ async fn session(
                             tracing::error!(job_id, %error, "cannot open the job's log");
                         }
                     }
-                    Some(shipper_command::Kind::Close(close)) => shipper.close(close.job_id, close.final_size),
+                    Some(shipper_command::Kind::Close(close)) => shipper.close(&close),
                     None => {}
                 },
                 None => return Err("the coordinator closed the session".into()),

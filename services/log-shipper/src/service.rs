@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use flotilla_gitlab::{RunnerClient, Secret};
 use flotilla_proto::trace_sink_server::TraceSink;
 use flotilla_proto::{
-    shipper_message, OffsetReply, OffsetRequest, OpenTrace, ShipperMessage, TraceAck, TraceCancelRequested, TraceChunk,
-    TraceFlushed,
+    shipper_message, CloseTrace, OffsetReply, OffsetRequest, OpenTrace, ShipperMessage, TraceAck, TraceCancelRequested,
+    TraceChunk, TraceFlushed,
 };
 use futures::Stream;
 use tokio::sync::{mpsc, Notify};
@@ -26,6 +26,8 @@ struct OpenJob {
     wake: Arc<Notify>,
     /// The worker's total raw log size, once the job has finished.
     final_size: Option<u64>,
+    /// Appended when the log closes.
+    trailer: Vec<u8>,
 }
 
 /// The jobs whose logs this shipper holds.
@@ -71,6 +73,7 @@ impl Shipper {
                 log: log.clone(),
                 wake: wake.clone(),
                 final_size: None,
+                trailer: Vec::new(),
             },
         );
         let client = RunnerClient::new(&open.gitlab_url).map_err(|e| e.to_string())?;
@@ -114,11 +117,18 @@ impl Shipper {
         Ok(())
     }
 
-    /// The job finished with `final_size` raw bytes: close its log once all of them are in.
-    pub fn close(&self, job_id: u64, final_size: u64) {
+    /// The job finished: close its log once all `final_size` raw bytes are in (at once when
+    /// the coordinator says no more will come), then append its trailer.
+    pub fn close(&self, close: &CloseTrace) {
         let mut jobs = self.jobs.lock().unwrap();
-        if let Some(job) = jobs.get_mut(&job_id) {
+        if let Some(job) = jobs.get_mut(&close.job_id) {
+            let final_size = if close.abandoned {
+                job.log.lock().unwrap().received()
+            } else {
+                close.final_size
+            };
             job.final_size = Some(final_size);
+            job.trailer = close.trailer.clone().into_bytes();
             Self::close_if_complete(job);
         }
     }
@@ -127,7 +137,7 @@ impl Shipper {
         let Some(final_size) = job.final_size else { return };
         let mut log = job.log.lock().unwrap();
         if log.received() >= final_size && !log.state().closed {
-            if let Err(error) = log.close() {
+            if let Err(error) = log.close_with(&job.trailer) {
                 tracing::error!(%error, "closing a job log failed");
             }
             job.wake.notify_one();
