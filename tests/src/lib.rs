@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use flotilla_config::ClusterSelector;
-use flotilla_coordinator::core::Patience;
+use flotilla_coordinator::core::WorkerTiming;
 use flotilla_coordinator::finisher::FinishTiming;
 use flotilla_coordinator::fleet::{OverflowPool, PoolPolicy};
 use flotilla_coordinator::gateway::Credentials;
@@ -114,8 +114,25 @@ pub struct Fleet {
     /// How clients reach both (None: plain HTTP/2).
     pub client_tls: Option<ClientTlsConfig>,
     pub clusters: Vec<kube_sim::Sim>,
+    /// Each cluster's worker: its settings, and what stops it.
+    pub workers: Vec<(worker::Settings, CancellationToken)>,
     pub dir: tempfile::TempDir,
     pub shutdown: CancellationToken,
+}
+
+impl Fleet {
+    /// Stops worker `n` as a crash or an upgrade would: its session ends and it stops
+    /// following its jobs; their Pods keep running in the cluster.
+    pub fn stop_worker(&mut self, n: usize) {
+        self.workers[n].1.cancel();
+    }
+
+    /// Starts worker `n` again with the same identity (it re-adopts its Pods).
+    pub fn restart_worker(&mut self, n: usize) {
+        let stop = self.shutdown.child_token();
+        worker::start(self.workers[n].0.clone(), stop.clone());
+        self.workers[n].1 = stop;
+    }
 }
 
 impl Drop for Fleet {
@@ -163,8 +180,8 @@ pub struct FleetSpec<'a> {
     pub overflow_pools: Vec<OverflowPool>,
     /// The runner entry's `cluster_selector`.
     pub runner_selector: ClusterSelector,
-    /// How long before a job no worker can take is failed.
-    pub unschedulable_after: Duration,
+    /// Heartbeats, worker loss and how long a lost worker (or a job no worker can take) waits.
+    pub workers: WorkerTiming,
     pub tls: Option<&'a Pki>,
 }
 
@@ -179,7 +196,11 @@ impl FleetSpec<'_> {
                 .collect(),
             overflow_pools: Vec::new(),
             runner_selector: ClusterSelector::default(),
-            unschedulable_after: Duration::from_secs(2),
+            workers: WorkerTiming {
+                heartbeat_interval: Duration::from_millis(200),
+                worker_timeout: Duration::from_secs(2),
+                reconnect_grace: Duration::from_secs(2),
+            },
             tls: None,
         }
     }
@@ -256,10 +277,7 @@ pub async fn start_fleet(spec: FleetSpec<'_>) -> Fleet {
             pools: PoolPolicy {
                 overflow_pools: spec.overflow_pools.clone(),
             },
-            heartbeat_interval: Duration::from_millis(500),
-            patience: Patience {
-                unschedulable_after: spec.unschedulable_after,
-            },
+            workers: spec.workers,
             poll: PollTiming {
                 check_interval: Duration::from_millis(50),
                 min_backoff: Duration::from_millis(20),
@@ -299,28 +317,29 @@ pub async fn start_fleet(spec: FleetSpec<'_>) -> Fleet {
     .unwrap();
 
     let mut sims = Vec::new();
+    let mut workers = Vec::new();
     for spec in &spec.clusters {
         let name = spec.name.clone();
         let (sim, client) = cluster(dir.path(), &name).await;
-        worker::start(
-            worker::Settings {
-                coordinator_url: coordinator_url.clone(),
-                token: Secret::new(pool_token(&spec.pool)),
-                worker_id: format!("worker-{name}"),
-                cluster: name,
-                pool: spec.pool.clone(),
-                labels: spec.labels.clone(),
-                capacity: spec.capacity,
-                kube: client,
-                namespace: "default".into(),
-                helper_image: "flotilla/helper:dev".into(),
-                helper_binary: helper_binary(),
-                default_image: "alpine:3.19".into(),
-                builds_dir: "/builds".into(),
-                tls: pki.map(Pki::client),
-            },
-            shutdown.clone(),
-        );
+        let settings = worker::Settings {
+            coordinator_url: coordinator_url.clone(),
+            token: Secret::new(pool_token(&spec.pool)),
+            worker_id: format!("worker-{name}"),
+            cluster: name,
+            pool: spec.pool.clone(),
+            labels: spec.labels.clone(),
+            capacity: spec.capacity,
+            kube: client,
+            namespace: "default".into(),
+            helper_image: "flotilla/helper:dev".into(),
+            helper_binary: helper_binary(),
+            default_image: "alpine:3.19".into(),
+            builds_dir: "/builds".into(),
+            tls: pki.map(Pki::client),
+        };
+        let stop = shutdown.child_token();
+        worker::start(settings.clone(), stop.clone());
+        workers.push((settings, stop));
         sims.push(sim);
     }
     Fleet {
@@ -328,6 +347,7 @@ pub async fn start_fleet(spec: FleetSpec<'_>) -> Fleet {
         admin_url,
         client_tls: pki.map(Pki::client),
         clusters: sims,
+        workers,
         dir,
         shutdown,
     }

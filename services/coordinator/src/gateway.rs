@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;
-use std::time::Duration;
 
 use flotilla_gitlab::Secret;
 use flotilla_gitlab::TraceOutput;
@@ -12,9 +11,9 @@ use flotilla_proto::admin_server::Admin;
 use flotilla_proto::shipper_gateway_server::ShipperGateway;
 use flotilla_proto::worker_gateway_server::WorkerGateway;
 use flotilla_proto::{
-    coordinator_message, cordon_request, shipper_message, worker_message, CancelJobReply, CancelJobRequest,
-    CoordinatorMessage, CordonReply, CordonRequest, OverflowReply, OverflowRequest, Registered, ShipperCommand,
-    ShipperMessage, StatusReply, StatusRequest, WorkerMessage,
+    cordon_request, shipper_message, worker_message, CancelJobReply, CancelJobRequest, CoordinatorMessage, CordonReply,
+    CordonRequest, OverflowReply, OverflowRequest, ShipperCommand, ShipperMessage, StatusReply, StatusRequest,
+    WorkerMessage,
 };
 use futures::Stream;
 use tokio::sync::{mpsc, oneshot};
@@ -22,7 +21,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::core::CoreMessage;
+use crate::core::{CoreMessage, Session};
 use crate::fleet::{Cordon, CordonTarget, OverflowMode, WorkerInfo};
 
 /// Credentials: one token per worker pool, one for the admin API.
@@ -53,7 +52,6 @@ fn now_ms() -> i64 {
 pub struct WorkerGatewayService {
     pub core: mpsc::UnboundedSender<CoreMessage>,
     pub credentials: Credentials,
-    pub heartbeat_interval: Duration,
 }
 
 type SessionStream = Pin<Box<dyn Stream<Item = Result<CoordinatorMessage, Status>> + Send>>;
@@ -91,48 +89,45 @@ impl WorkerGateway for WorkerGatewayService {
                 "`register` needs a worker_id and a capacity above 0",
             ));
         }
-        let worker_id = register.worker_id.clone();
+        // The core answers `registered` (it knows where logs go) and everything after it.
         let (outbox, outgoing) = mpsc::channel::<CoordinatorMessage>(64);
-        let registered = CoordinatorMessage {
-            kind: Some(coordinator_message::Kind::Registered(Registered {
-                session_id: uuid::Uuid::new_v4().to_string(),
-                heartbeat_interval_ms: self.heartbeat_interval.as_millis() as u32,
-            })),
+        let session = Session {
+            worker_id: register.worker_id.clone(),
+            id: uuid::Uuid::new_v4().to_string(),
         };
-        outbox
-            .send(registered)
-            .await
-            .map_err(|_| Status::internal("session closed"))?;
         let info = WorkerInfo {
-            worker_id: worker_id.clone(),
+            worker_id: register.worker_id,
             cluster: register.cluster,
             pool: register.pool,
             labels: register.labels.into_iter().collect::<BTreeMap<_, _>>(),
             capacity: register.capacity,
-            used: register.running.len() as u32,
+            used: 0,
             last_heartbeat_ms: now_ms(),
         };
-        let _ = self.core.send(CoreMessage::WorkerConnected { info, outbox });
+        let _ = self.core.send(CoreMessage::WorkerConnected {
+            session: session.clone(),
+            info,
+            outbox,
+            running: register.running.iter().map(|job| job.job_id).collect(),
+            ended: register.ended,
+        });
         let core = self.core.clone();
         tokio::spawn(async move {
             while let Ok(Some(message)) = inbound.message().await {
-                match message.kind {
-                    Some(worker_message::Kind::Heartbeat(_)) => {
-                        let _ = core.send(CoreMessage::WorkerHeartbeat {
-                            worker_id: worker_id.clone(),
-                            at_ms: now_ms(),
-                        });
-                    }
-                    Some(worker_message::Kind::JobEvent(event)) => {
-                        let _ = core.send(CoreMessage::WorkerEvent {
-                            worker_id: worker_id.clone(),
-                            event,
-                        });
-                    }
-                    Some(worker_message::Kind::Register(_)) | None => {}
-                }
+                let forward = match message.kind {
+                    Some(worker_message::Kind::Heartbeat(_)) => CoreMessage::WorkerHeartbeat {
+                        session: session.clone(),
+                        at_ms: now_ms(),
+                    },
+                    Some(worker_message::Kind::JobEvent(event)) => CoreMessage::WorkerEvent {
+                        session: session.clone(),
+                        event,
+                    },
+                    Some(worker_message::Kind::Register(_)) | None => continue,
+                };
+                let _ = core.send(forward);
             }
-            let _ = core.send(CoreMessage::WorkerDisconnected { worker_id });
+            let _ = core.send(CoreMessage::WorkerDisconnected { session });
         });
         let stream = ReceiverStream::new(outgoing).map(Ok);
         Ok(Response::new(Box::pin(stream)))

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use flotilla_config::ClusterSelector;
 use flotilla_gitlab::{RunnerClient, Secret, SystemId};
@@ -16,7 +15,7 @@ use flotilla_proto::worker_gateway_server::WorkerGatewayServer;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::core::{Core, CoreMessage, Patience, RunnerRoute};
+use crate::core::{Core, CoreMessage, RunnerRoute, WorkerTiming};
 use crate::finisher::FinishTiming;
 use crate::fleet::PoolPolicy;
 use crate::gateway::{AdminService, Credentials, ShipperGatewayService, WorkerGatewayService};
@@ -56,9 +55,8 @@ pub struct Settings {
     pub runners: Vec<RunnerSettings>,
     pub credentials: Credentials,
     pub pools: PoolPolicy,
-    pub heartbeat_interval: Duration,
-    /// How long workers have to show up before jobs none of them can take are failed.
-    pub patience: Patience,
+    /// Heartbeats, lost workers and how long they have to come back.
+    pub workers: WorkerTiming,
     pub poll: PollTiming,
     pub finish: FinishTiming,
 }
@@ -134,7 +132,7 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         settings.pools.clone(),
         routes,
         settings.finish,
-        settings.patience,
+        settings.workers,
     );
     for poller in pollers {
         tokio::spawn(poller.run(shutdown.clone()));
@@ -161,7 +159,6 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         .add_service(WorkerGatewayServer::new(WorkerGatewayService {
             core: core.clone(),
             credentials: credentials.clone(),
-            heartbeat_interval: settings.heartbeat_interval,
         }))
         .add_service(ShipperGatewayServer::new(ShipperGatewayService {
             core: core.clone(),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use flotilla_config::{RunnerConfig, RunnerConfigFile};
 use flotilla_proto::transport::server_tls;
 
-use crate::core::Patience;
+use crate::core::WorkerTiming;
 use crate::finisher::FinishTiming;
 use crate::fleet::{OverflowPool, PoolPolicy};
 use crate::gateway::Credentials;
@@ -91,9 +91,10 @@ impl Settings {
                     })
                     .collect(),
             },
-            heartbeat_interval: section.heartbeat_interval,
-            patience: Patience {
-                unschedulable_after: section.reconnect_grace,
+            workers: WorkerTiming {
+                heartbeat_interval: section.heartbeat_interval,
+                worker_timeout: section.worker_timeout,
+                reconnect_grace: section.reconnect_grace,
             },
             poll: PollTiming {
                 check_interval: Duration::from_secs(u64::from(file.check_interval)),

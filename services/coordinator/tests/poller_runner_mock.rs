@@ -169,7 +169,7 @@ async fn the_final_update_reaches_gitlab() {
 
 #[tokio::test]
 async fn a_restarted_coordinator_resumes_jobs_from_its_store() {
-    use flotilla_coordinator::core::{Core, CoreMessage, Patience, RunnerRoute};
+    use flotilla_coordinator::core::{Core, CoreMessage, RunnerRoute, Session, WorkerTiming};
     use flotilla_coordinator::finisher::FinishTiming;
     use flotilla_coordinator::fleet::{PoolPolicy, WorkerInfo};
     use flotilla_coordinator::job::JobRecord;
@@ -205,8 +205,10 @@ async fn a_restarted_coordinator_resumes_jobs_from_its_store() {
         PoolPolicy::default(),
         HashMap::from([("r".into(), route)]),
         FinishTiming::default(),
-        Patience {
-            unschedulable_after: Duration::from_secs(30),
+        WorkerTiming {
+            heartbeat_interval: Duration::from_secs(2),
+            worker_timeout: Duration::from_secs(10),
+            reconnect_grace: Duration::from_secs(30),
         },
     );
     assert_eq!(gate.held(), 1, "the stored job holds its slot again");
@@ -228,10 +230,21 @@ async fn a_restarted_coordinator_resumes_jobs_from_its_store() {
         last_heartbeat_ms: 0,
     };
     core.send(CoreMessage::WorkerConnected {
+        session: Session {
+            worker_id: "w".into(),
+            id: "s1".into(),
+        },
         info: worker,
         outbox: worker_tx,
+        running: vec![],
+        ended: vec![],
     })
     .unwrap();
+    let registered = worker_rx.recv().await.unwrap();
+    assert!(matches!(
+        registered.kind,
+        Some(coordinator_message::Kind::Registered(_))
+    ));
     let assigned = tokio::time::timeout(Duration::from_secs(5), worker_rx.recv())
         .await
         .unwrap()

@@ -136,10 +136,12 @@ impl JobRunner {
         Ok(created)
     }
 
-    /// Follows the helper's log from `resume_from` raw bytes into `upload` until the helper
-    /// has ended; returns its result.
-    pub async fn follow(&self, job_id: u64, upload: &Upload) -> Result<HelperResult, JobError> {
+    /// Follows the helper's log into `upload` until the helper has ended, leaving out its
+    /// first `skip` bytes (what the log-shipper already has, for a re-adopted job); returns
+    /// the helper's result.
+    pub async fn follow(&self, job_id: u64, upload: &Upload, skip: u64) -> Result<HelperResult, JobError> {
         let name = object_name(job_id);
+        let mut to_skip = skip as usize;
         // The newest entry shipped. Compared as times, not strings: kubelets trim trailing
         // zeros of the fraction, so the text does not sort.
         let mut last_ts: Option<jiff::Timestamp> = None;
@@ -169,7 +171,13 @@ impl JobRunner {
                                 continue;
                             }
                             last_ts = at.or(last_ts);
-                            upload.send(entry.bytes).await;
+                            let mut bytes = entry.bytes;
+                            if to_skip > 0 {
+                                let dropped = to_skip.min(bytes.len());
+                                bytes.drain(..dropped);
+                                to_skip -= dropped;
+                            }
+                            upload.send(bytes).await;
                         }
                     }
                 }
@@ -218,6 +226,30 @@ impl JobRunner {
         Ok(())
     }
 
+    /// The jobs whose Pods this worker created (by the worker label), e.g. before a restart.
+    pub async fn own_jobs(&self) -> Result<Vec<u64>, JobError> {
+        let selector = format!("{}={}", crate::pod::WORKER_LABEL, self.worker_id);
+        let pods = self
+            .pods()
+            .list(&kube::api::ListParams::default().labels(&selector))
+            .await?;
+        let mut ids: Vec<u64> = pods
+            .items
+            .iter()
+            .filter(|pod| pod.metadata.deletion_timestamp.is_none())
+            .filter_map(|pod| {
+                pod.metadata
+                    .labels
+                    .as_ref()?
+                    .get(crate::pod::JOB_ID_LABEL)?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
     pub async fn delete(&self, job_id: u64) -> Result<(), JobError> {
         match self
             .pods()
@@ -235,7 +267,7 @@ impl JobRunner {
         let plan = self.plan(payload_json)?;
         self.create(&plan).await?;
         let upload = Upload::start(&self.shipper_url, self.tls.as_ref(), plan.job_id, 0).await?;
-        let result = self.follow(plan.job_id, &upload).await?;
+        let result = self.follow(plan.job_id, &upload, 0).await?;
         let log_bytes = upload.finish().await?;
         if let Err(error) = self.delete(plan.job_id).await {
             tracing::warn!(job_id = plan.job_id, %error, "deleting the job's Pod failed; the reaper will retry");

@@ -1,23 +1,28 @@
 //! The worker's session with the coordinator: it registers (cluster, pool, labels,
-//! capacity), heartbeats, runs each assigned job with the job runner and reports it started
-//! and finished. It reconnects with backoff when the coordinator is away.
+//! capacity, the jobs it still holds), heartbeats, runs each assigned job with the job
+//! runner and reports it started and ended. It reconnects with backoff when the coordinator
+//! is away; jobs keep running meanwhile and their ends wait in the [`JobBook`] until the
+//! coordinator acknowledges them. On start it re-adopts the Pods an earlier run of the same
+//! worker left behind and resumes their logs from what the log-shipper already has.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use flotilla_proto::transport::dial;
 use flotilla_proto::worker_gateway_client::WorkerGatewayClient;
 use flotilla_proto::{
     coordinator_message, job_event, worker_message, AssignJob, Heartbeat, JobEvent, JobFinished, JobRejected,
-    JobResult, JobStarted, Register, WorkerMessage,
+    JobResult, JobStarted, Register, RunningJob, WorkerMessage,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::job_runner::{JobError, JobRunner};
+use crate::book::JobBook;
+use crate::job_runner::{HelperResult, JobError, JobRunner};
 use crate::pod::object_name;
-use crate::trace_upload::Upload;
+use crate::trace_upload::{durable_offset, Upload};
 
 #[derive(Debug, Clone)]
 pub struct LinkConfig {
@@ -30,14 +35,53 @@ pub struct LinkConfig {
     pub capacity: u32,
 }
 
-/// Keeps the session up until `shutdown`.
+/// What outlives a session.
+struct Worker {
+    config: LinkConfig,
+    runner: JobRunner,
+    book: JobBook,
+    /// Job events for whichever session is up.
+    events: mpsc::UnboundedSender<JobEvent>,
+    /// The log-shipper's trace sink, as the coordinator last said.
+    shipper_url: watch::Sender<String>,
+    /// Stops job tasks too: a stopped worker leaves its Pods running for the next run of it
+    /// to re-adopt.
+    shutdown: CancellationToken,
+}
+
+impl Worker {
+    /// Runs a job task until it ends or the worker stops.
+    fn spawn_job(self: &Arc<Self>, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = task => {}
+                _ = shutdown.cancelled() => {}
+            }
+        });
+    }
+}
+
+/// Re-adopts this worker's Pods, then keeps a session up until `shutdown`.
 pub async fn run(config: LinkConfig, runner: JobRunner, shutdown: CancellationToken) {
+    let (events, mut pending_events) = mpsc::unbounded_channel();
+    let worker = Arc::new(Worker {
+        config,
+        runner,
+        book: JobBook::default(),
+        events,
+        shipper_url: watch::channel(String::new()).0,
+        shutdown: shutdown.clone(),
+    });
+    if !adopt(&worker, &shutdown).await {
+        return;
+    }
     let mut backoff = Duration::from_millis(100);
     while !shutdown.is_cancelled() {
-        match session(&config, &runner, &shutdown).await {
+        match session(&worker, &mut pending_events, &shutdown).await {
             Ok(()) => return,
             Err(error) => {
-                tracing::warn!(%error, coordinator = %config.coordinator_url, "coordinator session ended; reconnecting");
+                tracing::warn!(%error, coordinator = %worker.config.coordinator_url, "coordinator session ended; reconnecting");
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
                     _ = shutdown.cancelled() => return,
@@ -48,19 +92,43 @@ pub async fn run(config: LinkConfig, runner: JobRunner, shutdown: CancellationTo
     }
 }
 
+/// Takes on the jobs of the Pods an earlier run of this worker left (retrying while the API
+/// server is unreachable); false if stopped meanwhile.
+async fn adopt(worker: &Arc<Worker>, shutdown: &CancellationToken) -> bool {
+    let mut backoff = Duration::from_millis(200);
+    let job_ids = loop {
+        match worker.runner.own_jobs().await {
+            Ok(ids) => break ids,
+            Err(error) => {
+                tracing::warn!(%error, "cannot list this worker's Pods yet; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.cancelled() => return false,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    };
+    for job_id in job_ids {
+        if worker.book.start(job_id) {
+            tracing::info!(job_id, "re-adopting the job's Pod");
+            worker.spawn_job(run_adopted(worker.clone(), job_id));
+        }
+    }
+    true
+}
+
 fn message(kind: worker_message::Kind) -> WorkerMessage {
     WorkerMessage { kind: Some(kind) }
 }
 
-fn job_event(job_id: u64, event: job_event::Event) -> WorkerMessage {
-    message(worker_message::Kind::JobEvent(JobEvent {
-        job_id,
-        event: Some(event),
-    }))
-}
-
-async fn session(config: &LinkConfig, runner: &JobRunner, shutdown: &CancellationToken) -> Result<(), String> {
-    let channel = dial(&config.coordinator_url, runner.tls.as_ref())
+async fn session(
+    worker: &Arc<Worker>,
+    pending_events: &mut mpsc::UnboundedReceiver<JobEvent>,
+    shutdown: &CancellationToken,
+) -> Result<(), String> {
+    let config = &worker.config;
+    let channel = dial(&config.coordinator_url, worker.runner.tls.as_ref())
         .await
         .map_err(|e| e.to_string())?;
     let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {}", config.token.expose())
@@ -77,8 +145,14 @@ async fn session(config: &LinkConfig, runner: &JobRunner, shutdown: &Cancellatio
         pool: config.pool.clone(),
         labels: config.labels.clone(),
         capacity: config.capacity,
-        running: Vec::new(),
+        running: worker
+            .book
+            .running()
+            .into_iter()
+            .map(|job_id| RunningJob { job_id, log_offset: 0 })
+            .collect(),
         version: env!("CARGO_PKG_VERSION").to_string(),
+        ended: worker.book.unacknowledged(),
     };
     outgoing
         .send(message(worker_message::Kind::Register(register)))
@@ -89,7 +163,6 @@ async fn session(config: &LinkConfig, runner: &JobRunner, shutdown: &Cancellatio
         .await
         .map_err(|status| status.message().to_string())?
         .into_inner();
-    let runner = runner.clone();
     let mut heartbeat = tokio::time::interval(Duration::from_secs(2));
     loop {
         tokio::select! {
@@ -101,24 +174,46 @@ async fn session(config: &LinkConfig, runner: &JobRunner, shutdown: &Cancellatio
                     Some(coordinator_message::Kind::Registered(registered)) => {
                         let every = Duration::from_millis(u64::from(registered.heartbeat_interval_ms.max(100)));
                         heartbeat = tokio::time::interval(every);
+                        if !registered.log_shipper_url.is_empty() {
+                            worker.shipper_url.send_replace(registered.log_shipper_url);
+                        }
                         tracing::info!(worker = %config.worker_id, "registered with the coordinator");
                     }
                     Some(coordinator_message::Kind::Assign(assign)) => {
-                        tokio::spawn(run_assigned(runner.clone(), assign, outgoing.clone()));
+                        worker.shipper_url.send_replace(assign.log_shipper_url.clone());
+                        if worker.book.start(assign.job_id) {
+                            worker.spawn_job(run_assigned(worker.clone(), assign));
+                        } else {
+                            tracing::warn!(job_id = assign.job_id, "ignoring a repeated assignment");
+                        }
                     }
                     Some(coordinator_message::Kind::Cancel(cancel)) => {
-                        let runner = runner.clone();
+                        let runner = worker.runner.clone();
                         tokio::spawn(async move {
                             if let Err(error) = runner.cancel(cancel.job_id, cancel.graceful).await {
                                 tracing::warn!(job_id = cancel.job_id, %error, "could not cancel the job");
                             }
                         });
                     }
+                    Some(coordinator_message::Kind::Ended(ended)) => {
+                        if worker.book.acknowledged(ended.job_id) {
+                            let runner = worker.runner.clone();
+                            tokio::spawn(async move {
+                                if let Err(error) = runner.delete(ended.job_id).await {
+                                    tracing::warn!(job_id = ended.job_id, %error, "deleting the job's Pod failed");
+                                }
+                            });
+                        }
+                    }
                     None => {}
                 }
             }
+            Some(event) = pending_events.recv() => {
+                outgoing.send(message(worker_message::Kind::JobEvent(event))).await.map_err(|e| e.to_string())?;
+            }
             _ = heartbeat.tick() => {
-                let beat = Heartbeat::default();
+                let running = worker.book.running();
+                let beat = Heartbeat { used: running.len() as u32, running_job_ids: running };
                 outgoing.send(message(worker_message::Kind::Heartbeat(beat))).await.map_err(|e| e.to_string())?;
             }
             _ = shutdown.cancelled() => return Ok(()),
@@ -126,9 +221,10 @@ async fn session(config: &LinkConfig, runner: &JobRunner, shutdown: &Cancellatio
     }
 }
 
-/// One assigned job, from Pod creation to the finish report.
-async fn run_assigned(runner: JobRunner, assign: AssignJob, events: mpsc::Sender<WorkerMessage>) {
+/// One assigned job, from Pod creation to its end.
+async fn run_assigned(worker: Arc<Worker>, assign: AssignJob) {
     let job_id = assign.job_id;
+    let runner = &worker.runner;
     let payload = String::from_utf8_lossy(&assign.payload_json).into_owned();
     let outcome = async {
         let plan = runner.plan(&payload)?;
@@ -137,16 +233,39 @@ async fn run_assigned(runner: JobRunner, assign: AssignJob, events: mpsc::Sender
             pod_name: object_name(job_id),
             namespace: runner.namespace.clone(),
         };
-        let _ = events.send(job_event(job_id, job_event::Event::Started(started))).await;
+        let _ = worker.events.send(JobEvent {
+            job_id,
+            event: Some(job_event::Event::Started(started)),
+        });
         let upload = Upload::start(&assign.log_shipper_url, runner.tls.as_ref(), job_id, 0).await?;
-        let result = runner.follow(job_id, &upload).await?;
-        let log_bytes = upload.finish().await?;
-        if let Err(error) = runner.delete(job_id).await {
-            tracing::warn!(job_id, %error, "deleting the job's Pod failed");
-        }
-        Ok::<_, JobError>((result, log_bytes))
+        let result = runner.follow(job_id, &upload, 0).await?;
+        Ok((result, upload.finish().await?))
     }
     .await;
+    ended(&worker, job_id, outcome);
+}
+
+/// A job whose Pod an earlier run of this worker created: its log continues from what the
+/// log-shipper already has.
+async fn run_adopted(worker: Arc<Worker>, job_id: u64) {
+    let mut urls = worker.shipper_url.subscribe();
+    let Ok(url) = urls.wait_for(|url| !url.is_empty()).await.map(|url| url.clone()) else {
+        return;
+    };
+    let runner = &worker.runner;
+    let outcome = async {
+        let offset = durable_offset(&url, runner.tls.as_ref(), job_id).await?;
+        tracing::info!(job_id, offset, "resuming the job's log");
+        let upload = Upload::start(&url, runner.tls.as_ref(), job_id, offset).await?;
+        let result = runner.follow(job_id, &upload, offset).await?;
+        Ok((result, upload.finish().await?))
+    }
+    .await;
+    ended(&worker, job_id, outcome);
+}
+
+/// Records a job's end and tells the coordinator (now, or with the next registration).
+fn ended(worker: &Worker, job_id: u64, outcome: Result<(HelperResult, u64), JobError>) {
     let event = match outcome {
         Ok((result, log_bytes)) => job_event::Event::Finished(JobFinished {
             result: Some(JobResult {
@@ -157,10 +276,6 @@ async fn run_assigned(runner: JobRunner, assign: AssignJob, events: mpsc::Sender
             }),
             log_bytes,
         }),
-        Err(JobError::Payload(message)) => job_event::Event::Rejected(JobRejected {
-            failure_reason: "runner_system_failure".into(),
-            message,
-        }),
         Err(error) => {
             tracing::error!(job_id, %error, "the job could not run");
             job_event::Event::Rejected(JobRejected {
@@ -169,5 +284,10 @@ async fn run_assigned(runner: JobRunner, assign: AssignJob, events: mpsc::Sender
             })
         }
     };
-    let _ = events.send(job_event(job_id, event)).await;
+    let event = JobEvent {
+        job_id,
+        event: Some(event),
+    };
+    worker.book.ended(event.clone());
+    let _ = worker.events.send(event);
 }

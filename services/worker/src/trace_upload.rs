@@ -22,6 +22,25 @@ pub enum UploadError {
     GaveUp { job_id: u64, offset: u64, message: String },
 }
 
+/// How much of a job's log the log-shipper holds durably (0 for a log it has not seen).
+pub async fn durable_offset(
+    shipper_url: &str,
+    tls: Option<&tonic::transport::ClientTlsConfig>,
+    job_id: u64,
+) -> Result<u64, UploadError> {
+    let channel = flotilla_proto::transport::dial(shipper_url, tls)
+        .await
+        .map_err(|e| UploadError::Connect(shipper_url.into(), e.to_string()))?;
+    match TraceSinkClient::new(channel)
+        .offset(flotilla_proto::OffsetRequest { job_id })
+        .await
+    {
+        Ok(reply) => Ok(reply.into_inner().durable_offset),
+        Err(status) if status.code() == tonic::Code::NotFound => Ok(0),
+        Err(status) => Err(UploadError::Connect(shipper_url.into(), status.message().to_string())),
+    }
+}
+
 /// The sending half: `send` queues bytes; dropping it ends the upload.
 pub struct Upload {
     tx: mpsc::Sender<Vec<u8>>,

@@ -16,8 +16,8 @@ use flotilla_gitlab::types::find_variable;
 use flotilla_gitlab::types::JobPayload;
 use flotilla_gitlab::{RunnerClient, TraceOutput};
 use flotilla_proto::{
-    coordinator_message, job_event, shipper_command, AssignJob, CancelJob, CloseTrace, CoordinatorMessage, JobEvent,
-    JobStatus, OpenTrace, ShipperCommand, StatusReply, WorkerStatus,
+    coordinator_message, shipper_command, AssignJob, CancelJob, CloseTrace, CoordinatorMessage, JobEvent, JobStatus,
+    OpenTrace, ShipperCommand, StatusReply, WorkerStatus,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -28,23 +28,31 @@ use crate::poller::PollerEvent;
 use crate::slots::SlotGate;
 use crate::store::JobStore;
 
+mod workers;
+
 /// Messages to the core.
 #[derive(Debug)]
 pub enum CoreMessage {
+    /// A worker registered (a new session; the worker may have been here before).
     WorkerConnected {
+        session: Session,
         info: WorkerInfo,
         outbox: mpsc::Sender<CoordinatorMessage>,
+        /// Jobs it supervises now.
+        running: Vec<u64>,
+        /// Ends of jobs it could not report before (applied before anything else).
+        ended: Vec<JobEvent>,
     },
     WorkerHeartbeat {
-        worker_id: String,
+        session: Session,
         at_ms: i64,
     },
     WorkerEvent {
-        worker_id: String,
+        session: Session,
         event: JobEvent,
     },
     WorkerDisconnected {
-        worker_id: String,
+        session: Session,
     },
     Poller(PollerEvent),
     /// The log-shipper has all of the job's log in GitLab.
@@ -93,12 +101,24 @@ pub enum CoreMessage {
     },
 }
 
-/// How long the core waits for workers before it fails jobs none of them can take.
+/// One worker session: messages of an older session of the same worker are ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub worker_id: String,
+    pub id: String,
+}
+
+/// How the core keeps time with workers.
 #[derive(Debug, Clone, Copy)]
-pub struct Patience {
-    /// A job no connected worker's labels match fails once it has waited this long and the
-    /// coordinator has been up this long (workers had their chance to connect).
-    pub unschedulable_after: Duration,
+pub struct WorkerTiming {
+    /// How often workers send heartbeats.
+    pub heartbeat_interval: Duration,
+    /// A worker silent this long (no heartbeat) is lost; its unstarted jobs go elsewhere.
+    pub worker_timeout: Duration,
+    /// A lost worker that comes back within this long keeps its running jobs; after it, they
+    /// fail (`runner_system_failure`). Also how long a job no connected worker's labels match
+    /// waits (after the coordinator has been up as long) before it fails.
+    pub reconnect_grace: Duration,
 }
 
 /// Where each runner entry's GitLab is (for the finisher) and its settings for workers.
@@ -121,14 +141,17 @@ pub struct Core {
     pub fleet: Fleet,
     pub runners: HashMap<String, RunnerRoute>,
     pub finish_timing: FinishTiming,
-    outboxes: HashMap<String, mpsc::Sender<CoordinatorMessage>>,
+    /// The current session of each connected worker, and where its messages go.
+    outboxes: HashMap<String, (String, mpsc::Sender<CoordinatorMessage>)>,
+    /// Workers gone (or not back since a restart) that still hold running jobs, since when.
+    lost: HashMap<String, Instant>,
     /// The log-shipper's session; jobs are dispatched only while one is connected.
     shipper: Option<(mpsc::Sender<ShipperCommand>, String)>,
     queue: VecDeque<u64>,
     /// Jobs whose log is flushed, waiting for the worker's result (or the other way round).
     flushed: HashMap<u64, TraceOutput>,
     mailbox: mpsc::UnboundedSender<CoreMessage>,
-    patience: Patience,
+    timing: WorkerTiming,
     started: Instant,
 }
 
@@ -147,7 +170,7 @@ impl Core {
         policy: PoolPolicy,
         runners: HashMap<String, RunnerRoute>,
         finish_timing: FinishTiming,
-        patience: Patience,
+        timing: WorkerTiming,
     ) -> mpsc::UnboundedSender<CoreMessage> {
         let (mailbox, mut inbox) = mpsc::unbounded_channel();
         let mut core = Core {
@@ -157,11 +180,12 @@ impl Core {
             runners,
             finish_timing,
             outboxes: HashMap::new(),
+            lost: HashMap::new(),
             shipper: None,
             queue: VecDeque::new(),
             flushed: HashMap::new(),
             mailbox: mailbox.clone(),
-            patience,
+            timing,
             started: Instant::now(),
         };
         core.resume();
@@ -196,30 +220,38 @@ impl Core {
             if !dispatched {
                 self.queue.push_back(record.id);
             }
+            // Its worker has `reconnect_grace` to come back and report the job.
+            if let JobState::Assigned { worker_id, .. } | JobState::Running { worker_id, .. } = &record.state {
+                self.lost.insert(worker_id.clone(), Instant::now());
+            }
         }
     }
 
     async fn handle(&mut self, message: CoreMessage) {
         match message {
-            CoreMessage::WorkerConnected { info, outbox } => {
-                tracing::info!(worker = %info.worker_id, cluster = %info.cluster, pool = %info.pool, capacity = info.capacity, "worker connected");
-                self.outboxes.insert(info.worker_id.clone(), outbox);
-                self.fleet.upsert(info);
-                self.dispatch().await;
-            }
-            CoreMessage::WorkerHeartbeat { worker_id, at_ms } => {
-                if let Some(worker) = self.fleet.get_mut(&worker_id) {
-                    worker.last_heartbeat_ms = at_ms;
+            CoreMessage::WorkerConnected {
+                session,
+                info,
+                outbox,
+                running,
+                ended,
+            } => self.worker_connected(session, info, outbox, running, ended).await,
+            CoreMessage::WorkerHeartbeat { session, at_ms } => {
+                if self.is_current(&session) {
+                    if let Some(worker) = self.fleet.get_mut(&session.worker_id) {
+                        worker.last_heartbeat_ms = at_ms;
+                    }
                 }
             }
-            CoreMessage::WorkerEvent { worker_id, event } => self.on_job_event(&worker_id, event).await,
-            CoreMessage::WorkerDisconnected { worker_id } => {
-                tracing::warn!(worker = %worker_id, "worker disconnected");
-                self.fleet.remove(&worker_id);
-                self.outboxes.remove(&worker_id);
-                self.requeue_unstarted(&worker_id);
-                self.publish_capacity();
-                self.dispatch().await;
+            CoreMessage::WorkerEvent { session, event } => {
+                if self.is_current(&session) {
+                    self.on_job_event(&session.worker_id, event).await;
+                }
+            }
+            CoreMessage::WorkerDisconnected { session } => {
+                if self.is_current(&session) {
+                    self.worker_lost(&session.worker_id, "its session ended").await;
+                }
             }
             CoreMessage::Poller(PollerEvent::Accepted { job_id }) => {
                 self.queue.push_back(job_id);
@@ -240,6 +272,7 @@ impl Core {
             CoreMessage::ShipperConnected { outbox, sink_url } => {
                 tracing::info!(%sink_url, "log-shipper connected");
                 self.shipper = Some((outbox, sink_url));
+                self.reopen_traces().await;
                 self.dispatch().await;
             }
             CoreMessage::CancelRequested { job_id, graceful } => {
@@ -249,7 +282,10 @@ impl Core {
                 tracing::warn!("log-shipper disconnected");
                 self.shipper = None;
             }
-            CoreMessage::Tick => self.dispatch().await,
+            CoreMessage::Tick => {
+                self.check_workers().await;
+                self.dispatch().await;
+            }
             CoreMessage::Cordon { target, cordon, reply } => {
                 let covered = match cordon {
                     Some(kind) => self.fleet.cordon(target.clone(), kind),
@@ -313,8 +349,8 @@ impl Core {
                 }
                 Placement::Wait => waiting.push_back(job_id),
                 Placement::Never => {
-                    let patience = self.patience.unschedulable_after;
-                    if waited >= patience && self.started.elapsed() >= patience {
+                    let timing = self.timing.reconnect_grace;
+                    if waited >= timing && self.started.elapsed() >= timing {
                         let reason = format!(
                             "no worker in the fleet has cluster labels matching {selector:?} ({}); connected clusters: {}",
                             "the runner entry's cluster_selector and the job's FLOTILLA_CLUSTER_SELECTOR",
@@ -405,7 +441,7 @@ impl Core {
         }
         self.gate.dispatched();
         let sent = match self.outboxes.get(&worker.worker_id) {
-            Some(outbox) => outbox.send(assign).await.is_ok(),
+            Some((_, outbox)) => outbox.send(assign).await.is_ok(),
             None => false,
         };
         if !sent {
@@ -447,15 +483,11 @@ impl Core {
         let _ = self.open_trace(&shipper, record).await;
         let close = CloseTrace {
             job_id,
-            final_size: 0,
             abandoned: true,
             trailer: failure_line(reason),
+            ..Default::default()
         };
-        let _ = shipper
-            .send(ShipperCommand {
-                kind: Some(shipper_command::Kind::Close(close)),
-            })
-            .await;
+        self.close_trace(close).await;
         let worker_id = record.state.worker_id().map(str::to_string);
         if let Some(worker) = worker_id.as_deref().and_then(|id| self.fleet.get_mut(id)) {
             worker.used = worker.used.saturating_sub(1);
@@ -472,6 +504,35 @@ impl Core {
         match self.store.update(job_id, |r| r.moved_to(next.clone(), now_ms())) {
             Ok(_) => self.try_finish(job_id),
             Err(error) => tracing::warn!(job_id, %error, "could not record the failure"),
+        }
+    }
+
+    /// A log-shipper (re)connected: it may have restarted, so every job that writes a log
+    /// has it opened again (opening is idempotent; a restarted shipper resumes from its
+    /// durable copy). Jobs whose result is in but whose "flushed" report never came (lost
+    /// with a session, or with this process before a restart) have their logs closed again,
+    /// which reports them flushed once more: their workers had shipped everything before
+    /// reporting the result, so closing with what arrived loses nothing.
+    async fn reopen_traces(&mut self) {
+        let Some((shipper, _)) = self.shipper.clone() else {
+            return;
+        };
+        for record in self.store.unfinished().unwrap_or_default() {
+            if matches!(record.state, JobState::Accepted) || self.flushed.contains_key(&record.id) {
+                continue;
+            }
+            if !self.open_trace(&shipper, &record).await {
+                return;
+            }
+            if !matches!(record.state, JobState::Finishing { .. }) {
+                continue;
+            }
+            let close = CloseTrace {
+                job_id: record.id,
+                abandoned: true,
+                ..Default::default()
+            };
+            self.close_trace(close).await;
         }
     }
 
@@ -524,7 +585,7 @@ impl Core {
                 reason: reason.to_string(),
             })),
         };
-        if let Some(outbox) = self.outboxes.get(&worker_id) {
+        if let Some((_, outbox)) = self.outboxes.get(&worker_id) {
             tracing::info!(job_id, worker = %worker_id, graceful, "canceling the job");
             let _ = outbox.send(cancel).await;
         }
@@ -554,109 +615,6 @@ impl Core {
 
     fn publish_capacity(&self) {
         self.gate.set_fleet_free(self.fleet.free_slots());
-    }
-
-    /// Jobs a lost worker had not started go back to the queue.
-    fn requeue_unstarted(&mut self, worker_id: &str) {
-        let Ok(unfinished) = self.store.unfinished() else {
-            return;
-        };
-        for record in unfinished {
-            let lost_here = matches!(&record.state, JobState::Assigned { worker_id: w, .. } if w == worker_id);
-            if lost_here
-                && self
-                    .store
-                    .update(record.id, |r| r.moved_to(JobState::Accepted, now_ms()))
-                    .is_ok()
-            {
-                self.gate.hold_again_undispatched();
-                self.queue.push_back(record.id);
-            }
-        }
-    }
-
-    async fn on_job_event(&mut self, worker_id: &str, event: JobEvent) {
-        let job_id = event.job_id;
-        let cluster = self.fleet.get(worker_id).map(|w| w.cluster.clone()).unwrap_or_default();
-        match event.event {
-            Some(job_event::Event::Started(_)) => {
-                let next = JobState::Running {
-                    worker_id: worker_id.to_string(),
-                    cluster,
-                };
-                if let Err(error) = self.store.update(job_id, |r| r.moved_to(next.clone(), now_ms())) {
-                    tracing::warn!(job_id, %error, "ignoring a start report");
-                }
-            }
-            Some(job_event::Event::Finished(finished)) => {
-                if let Some((shipper, _)) = &self.shipper {
-                    let close = CloseTrace {
-                        job_id,
-                        final_size: finished.log_bytes,
-                        ..Default::default()
-                    };
-                    let _ = shipper
-                        .send(ShipperCommand {
-                            kind: Some(shipper_command::Kind::Close(close)),
-                        })
-                        .await;
-                }
-                let result = finished.result.unwrap_or_default();
-                let outcome = if result.state == "success" {
-                    JobOutcome::success()
-                } else {
-                    let reason = if result.failure_reason.is_empty() {
-                        "unknown_failure"
-                    } else {
-                        &result.failure_reason
-                    };
-                    JobOutcome::failed(reason, (result.exit_code != 0).then_some(result.exit_code))
-                };
-                self.job_left_worker(worker_id, job_id, outcome);
-            }
-            Some(job_event::Event::Rejected(rejected)) => {
-                // Whatever log the job wrote so far is all there will be.
-                if let Some((shipper, _)) = &self.shipper {
-                    let close = CloseTrace {
-                        job_id,
-                        abandoned: true,
-                        trailer: failure_line(&rejected.message),
-                        ..Default::default()
-                    };
-                    let _ = shipper
-                        .send(ShipperCommand {
-                            kind: Some(shipper_command::Kind::Close(close)),
-                        })
-                        .await;
-                }
-                tracing::warn!(job_id, reason = %rejected.message, "worker rejected the job");
-                let reason = if rejected.failure_reason.is_empty() {
-                    "runner_system_failure".to_string()
-                } else {
-                    rejected.failure_reason
-                };
-                self.job_left_worker(worker_id, job_id, JobOutcome::failed(&reason, None));
-            }
-            None => {}
-        }
-        self.publish_capacity();
-        self.dispatch().await;
-    }
-
-    fn job_left_worker(&mut self, worker_id: &str, job_id: u64, outcome: JobOutcome) {
-        if let Some(worker) = self.fleet.get_mut(worker_id) {
-            worker.used = worker.used.saturating_sub(1);
-        }
-        let cluster = self.fleet.get(worker_id).map(|w| w.cluster.clone());
-        let next = JobState::Finishing {
-            outcome,
-            worker_id: Some(worker_id.to_string()),
-            cluster,
-        };
-        match self.store.update(job_id, |r| r.moved_to(next.clone(), now_ms())) {
-            Ok(_) => self.try_finish(job_id),
-            Err(error) => tracing::warn!(job_id, %error, "ignoring a finish report"),
-        }
     }
 
     /// Starts the final update once the result and the flushed log are both known.

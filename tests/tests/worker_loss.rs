@@ -1,0 +1,103 @@
+//! A worker lost mid-job (issue 4): if it comes back within the coordinator's grace it
+//! re-adopts its Pod by label and resumes the log from what the log-shipper has, and the job
+//! ends as if nothing happened — no line lost or repeated, nothing run twice; if it does not,
+//! the job fails with `runner_system_failure` and a line in its log saying why.
+
+use std::time::Duration;
+
+use flotilla_coordinator::core::WorkerTiming;
+use flotilla_e2e::{start_fleet, status_until, FleetSpec};
+use gitlab_sim::{GitlabSim, JobSpec, JobState, SimConfig};
+
+async fn gitlab() -> GitlabSim {
+    GitlabSim::start(SimConfig {
+        long_poll: Duration::from_millis(300),
+        trace_update_interval: 1,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+fn timing(reconnect_grace: Duration) -> WorkerTiming {
+    WorkerTiming {
+        heartbeat_interval: Duration::from_millis(200),
+        worker_timeout: Duration::from_secs(2),
+        reconnect_grace,
+    }
+}
+
+async fn wait_for_line(sim: &GitlabSim, id: u64, line: &str) {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while !sim.job(id).unwrap().trace_text().contains(line) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{line:?} reaches GitLab"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_back_within_its_grace_finishes_its_job_untouched() {
+    let sim = gitlab().await;
+    let mut spec = FleetSpec::new(sim.url(), &sim.runner_tokens()[0], 1, 1);
+    spec.workers = timing(Duration::from_secs(30));
+    let mut fleet = start_fleet(spec).await;
+    let script = [
+        "for i in $(seq 1 20); do echo before-$i; done",
+        "sleep 2",
+        "for i in $(seq 1 20); do echo after-$i; done",
+    ];
+    let id = sim
+        .add_job(JobSpec::new("survivor", script).variable("GIT_STRATEGY", "none"))
+        .unwrap();
+    wait_for_line(&sim, id, "\nbefore-20\n").await;
+
+    fleet.stop_worker(0);
+    status_until(&fleet, |s| s.workers.is_empty()).await;
+    fleet.restart_worker(0);
+
+    tokio::time::timeout(Duration::from_secs(60), sim.wait_all_finished())
+        .await
+        .expect("the job ends");
+    let job = sim.job(id).unwrap();
+    let trace = job.trace_text();
+    assert_eq!(job.state, JobState::Success, "{trace}");
+    for i in 1..=20 {
+        for phase in ["before", "after"] {
+            let line = format!("\n{phase}-{i}\n");
+            assert_eq!(trace.matches(&line).count(), 1, "{line:?} exactly once:\n{trace}");
+        }
+    }
+    assert_eq!(job.checksum_matched, Some(true));
+    let status = status_until(&fleet, |s| s.jobs.iter().all(|j| j.state == "done")).await;
+    assert_eq!(status.jobs[0].dispatches, 1, "the job was handed to a worker once");
+    assert_eq!(status.jobs[0].result, "success");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_that_stays_away_fails_its_running_job_with_the_reason() {
+    let sim = gitlab().await;
+    let mut spec = FleetSpec::new(sim.url(), &sim.runner_tokens()[0], 1, 1);
+    spec.workers = timing(Duration::from_secs(1));
+    let mut fleet = start_fleet(spec).await;
+    let id = sim
+        .add_job(JobSpec::new("orphan", ["echo started", "sleep 120"]).variable("GIT_STRATEGY", "none"))
+        .unwrap();
+    wait_for_line(&sim, id, "\nstarted\n").await;
+
+    fleet.stop_worker(0);
+    tokio::time::timeout(Duration::from_secs(30), sim.wait_all_finished())
+        .await
+        .expect("the job is failed well before its script would end");
+    let job = sim.job(id).unwrap();
+    assert_eq!(job.state, JobState::Failed);
+    assert_eq!(job.failure_reason.as_deref(), Some("runner_system_failure"));
+    let trace = job.trace_text();
+    assert!(trace.contains("\nstarted\n"), "what was shipped stays: {trace}");
+    assert!(
+        trace.contains("the worker worker-cluster-a running this job was lost and did not come back within 1s"),
+        "{trace}"
+    );
+    assert_eq!(job.checksum_matched, Some(true));
+}
