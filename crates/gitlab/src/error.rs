@@ -57,6 +57,15 @@ pub enum GitlabError {
         /// The `Content-Type` received, if any.
         content_type: Option<String>,
     },
+    /// A success answer whose JSON body does not have the documented shape. Only the kind and
+    /// position of the problem are kept: the body may hold a token.
+    #[error("{endpoint}: unexpected response body: {reason}")]
+    InvalidBody {
+        /// The endpoint.
+        endpoint: &'static str,
+        /// What is wrong with it, without any of its values.
+        reason: String,
+    },
     /// A `201` job payload that does not parse.
     #[error("jobs/request: {0}")]
     InvalidPayload(#[from] PayloadError),

@@ -5,6 +5,7 @@
 //! (clap), 3 the coordinator could not be reached.
 
 mod output;
+mod runner;
 mod watch;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -55,6 +56,11 @@ enum Command {
         #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
         interval: std::time::Duration,
     },
+    /// Register, verify or unregister a GitLab runner (talks to GitLab, not the coordinator).
+    Runner {
+        #[command(subcommand)]
+        command: runner::RunnerCommand,
+    },
 }
 
 const EXIT_REFUSED: i32 = 1;
@@ -63,6 +69,10 @@ const EXIT_UNREACHABLE: i32 = 3;
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
+    // `fleetctl runner` talks to GitLab only: it must work without a coordinator to dial.
+    if let Command::Runner { command } = &cli.command {
+        std::process::exit(runner::main(command, cli.output).await);
+    }
     let code = match run(&cli).await {
         Ok(()) => 0,
         Err(Failure::Unreachable(message)) => {
@@ -131,6 +141,7 @@ async fn run(cli: &Cli) -> Result<(), Failure> {
                 tokio::time::sleep(interval).await;
             }
         }
+        Command::Runner { .. } => unreachable!("fleetctl runner is dispatched in main, before dialing"),
     }
     Ok(())
 }

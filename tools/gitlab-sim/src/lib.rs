@@ -35,6 +35,7 @@ use tokio::sync::watch;
 
 pub use crate::error::{Result, SimError};
 pub use crate::pipeline::{Expect, JobSpec, Pipeline, Variable};
+pub use crate::runners::Runner;
 pub use crate::state::{JobState, JobView, UpdateRecord};
 pub use crate::summary::Summary;
 
@@ -197,6 +198,16 @@ impl GitlabSim {
     /// Runner authentication tokens currently accepted.
     pub fn runner_tokens(&self) -> Vec<String> {
         self.app.runners.tokens()
+    }
+
+    /// Every runner GitLab knows, with its settings and runner managers, in registration order.
+    pub fn runners(&self) -> Vec<Runner> {
+        self.app.runners.all()
+    }
+
+    /// The runner with GitLab id `id`, if it exists.
+    pub fn runner(&self, id: u64) -> Option<Runner> {
+        self.app.runners.all().into_iter().find(|r| r.id == id)
     }
 
     /// Project path, e.g. `demo/app`.

@@ -524,6 +524,14 @@ async fn runner_lifecycle_endpoints() {
         .to_string();
     assert!(!sim.runner_tokens().contains(&new_token));
 
+    // A manager exists once its system has authenticated; deleting it keeps the runner.
+    let verify = http
+        .post(url("runners/verify"))
+        .json(&json!({"token": reset_token, "system_id": "s_0123456789ab"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(verify.status(), StatusCode::OK);
     let managers = http
         .delete(url("runners/managers"))
         .json(&json!({"token": reset_token, "system_id": "s_0123456789ab"}))
@@ -531,6 +539,7 @@ async fn runner_lifecycle_endpoints() {
         .await
         .unwrap();
     assert_eq!(managers.status(), StatusCode::NO_CONTENT);
+    assert!(sim.runner_tokens().contains(&reset_token));
     let delete = http
         .delete(url("runners"))
         .json(&json!({"token": reset_token}))

@@ -6,15 +6,13 @@
 //! outcome. Every request goes through the retry layer of [`retry`] and carries
 //! `User-Agent: flotilla <version> (linux/<arch>)` and a fresh `X-Request-Id`.
 //!
-//! Runner lifecycle endpoints (reference §2: `POST /runners`, `POST /runners/verify`,
-//! `DELETE /runners[/managers]`, token reset) are not implemented yet. They belong in a sibling
-//! module (`register.rs`) built like [`RunnerClient::request_job`]: a JSON body through the
-//! crate-private `RunnerClient::send` with `Call::runner_token` and `Call::accept_json`, then
-//! `RunnerClient::read_json_body` on the success status.
+//! The runner lifecycle (reference §2: register, verify, unregister) is in [`runners`]; token
+//! reset (`POST /runners/reset_authentication_token`) is not implemented yet.
 
 mod headers;
 mod request_job;
 pub mod retry;
+pub mod runners;
 mod trace;
 mod update_job;
 mod url;
@@ -32,6 +30,9 @@ use crate::secret::Secret;
 pub use headers::MAX_UPDATE_INTERVAL;
 pub use request_job::{JobRequest, ReceivedJob};
 pub use retry::RetryPolicy;
+pub use runners::{
+    is_created_runner_token, AccessLevel, RegisterParams, Registration, RunnerCredentials, Unregistration, Verification,
+};
 pub use trace::PatchOutcome;
 pub use update_job::{JobState, JobUpdate, TraceOutput, UpdateOutcome};
 

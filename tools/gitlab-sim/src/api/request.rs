@@ -36,7 +36,9 @@ pub async fn request_job(State(app): State<Arc<App>>, body: Bytes) -> Response {
     let Some(token) = body.get("token").and_then(Value::as_str) else {
         return (StatusCode::BAD_REQUEST, Json(json!({"error": "token is missing"}))).into_response();
     };
-    if app.runners.find(token).is_none() {
+    // Authenticating also records the runner manager (`system_id`), as GitLab does.
+    let system_id = body.get("system_id").and_then(Value::as_str);
+    if app.runners.authenticate(token, system_id).is_none() {
         return message(StatusCode::FORBIDDEN, "403 Forbidden");
     }
     let last_update = body.get("last_update").and_then(Value::as_str);
