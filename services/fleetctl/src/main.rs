@@ -1,23 +1,21 @@
-//! `fleetctl`: the fleet's admin CLI. Talks gRPC to the coordinator's admin API; prints
-//! tables for people and JSON (`--output json`) for scripts.
+//! `fleetctl`: the fleet's admin CLI. Talks gRPC to the coordinator's admin API (and, for
+//! `fleetctl runner`, to GitLab); prints tables for people and JSON (`--output json`) for
+//! scripts.
 //!
-//! Exit codes: 0 success, 1 the coordinator refused or failed the request, 2 usage errors
-//! (clap), 3 the coordinator could not be reached.
+//! Exit codes: 0 success, 1 the coordinator (or GitLab) refused or failed the request, 2
+//! usage errors (clap), 3 the coordinator (or GitLab) could not be reached.
 
+mod admin;
 mod output;
 mod runner;
 mod watch;
 
-use clap::{Parser, Subcommand, ValueEnum};
-use flotilla_proto::admin_client::AdminClient;
-use flotilla_proto::transport::{client_tls, dial};
-use flotilla_proto::StatusRequest;
-use tonic::metadata::MetadataValue;
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// Operate a Flotilla fleet: workers, clusters, jobs.
+/// Operate a Flotilla fleet: workers, clusters, jobs, overflow, runner registration.
 #[derive(Parser, Debug)]
 #[command(name = "fleetctl", version)]
-struct Cli {
+pub struct Cli {
     /// The coordinator's admin API.
     #[arg(long, env = "FLEETCTL_COORDINATOR", default_value = "http://127.0.0.1:7601")]
     coordinator: String,
@@ -48,6 +46,18 @@ pub enum Output {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    #[command(flatten)]
+    Admin(AdminCommand),
+    /// Register, verify or unregister a GitLab runner (talks to GitLab, not the coordinator).
+    Runner {
+        #[command(subcommand)]
+        command: runner::RunnerCommand,
+    },
+}
+
+/// The commands the coordinator's admin API answers.
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
     /// Workers and jobs at a glance.
     Status,
     /// Follow the jobs: a line each time one appears or changes state, cluster or result.
@@ -56,92 +66,81 @@ enum Command {
         #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
         interval: std::time::Duration,
     },
-    /// Register, verify or unregister a GitLab runner (talks to GitLab, not the coordinator).
-    Runner {
-        #[command(subcommand)]
-        command: runner::RunnerCommand,
+    /// The connected workers: cluster, pool, labels, capacity, load, state, last heartbeat.
+    Workers,
+    /// The coordinator's jobs, optionally filtered.
+    Jobs(JobFilter),
+    /// One job in detail.
+    Job {
+        /// GitLab's job id.
+        id: u64,
+    },
+    /// Stop sending new jobs to a worker or a cluster (running jobs go on).
+    Cordon(Target),
+    /// Stop sending new jobs and let the running ones finish (shown as drained when empty).
+    Drain(Target),
+    /// Undo cordon or drain.
+    Uncordon(Target),
+    /// Overflow pools (e.g. QA clusters): `on` sends jobs there whenever production is full,
+    /// `off` sends nothing new there, `auto` (the default) after the pool's overflow_after;
+    /// `status` shows the switch and the overflow workers.
+    Overflow {
+        #[arg(value_enum)]
+        mode: OverflowArg,
+    },
+    /// Cancel a job: a queued one ends at once, a running one is stopped on its worker.
+    Cancel {
+        id: u64,
+        /// Abort at once instead of letting after_script run.
+        #[arg(long)]
+        force: bool,
     },
 }
 
-const EXIT_REFUSED: i32 = 1;
-const EXIT_UNREACHABLE: i32 = 3;
+/// Filters of `fleetctl jobs` (all must match).
+#[derive(Args, Debug, Default)]
+pub struct JobFilter {
+    /// accepted, assigned, running, finishing or done.
+    #[arg(long)]
+    state: Option<String>,
+    #[arg(long)]
+    cluster: Option<String>,
+    /// The project's path or name (a substring).
+    #[arg(long)]
+    project: Option<String>,
+}
+
+/// A worker by id, or a whole cluster.
+#[derive(Args, Debug)]
+#[group(required = true, multiple = false)]
+pub struct Target {
+    /// The worker's id (`[worker] id`).
+    worker: Option<String>,
+    /// Every worker of this cluster, also ones that connect later.
+    #[arg(long)]
+    cluster: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum OverflowArg {
+    On,
+    Off,
+    Auto,
+    Status,
+}
+
+/// The coordinator (or GitLab) refused or failed the request.
+pub const EXIT_REFUSED: i32 = 1;
+/// The coordinator (or GitLab) could not be reached.
+pub const EXIT_UNREACHABLE: i32 = 3;
 
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
-    // `fleetctl runner` talks to GitLab only: it must work without a coordinator to dial.
-    if let Command::Runner { command } = &cli.command {
-        std::process::exit(runner::main(command, cli.output).await);
-    }
-    let code = match run(&cli).await {
-        Ok(()) => 0,
-        Err(Failure::Unreachable(message)) => {
-            eprintln!(
-                "fleetctl: cannot reach the coordinator at {}: {message}",
-                cli.coordinator
-            );
-            eprintln!("hint: is it running? pass --coordinator or set FLEETCTL_COORDINATOR");
-            EXIT_UNREACHABLE
-        }
-        Err(Failure::Refused(status)) => {
-            eprintln!("fleetctl: the coordinator refused: {}", status.message());
-            if status.code() == tonic::Code::Unauthenticated {
-                eprintln!("hint: pass the admin token with --token or FLEETCTL_TOKEN");
-            }
-            EXIT_REFUSED
-        }
+    let code = match &cli.command {
+        // `fleetctl runner` talks to GitLab only: it works without a coordinator.
+        Command::Runner { command } => runner::main(command, cli.output).await,
+        Command::Admin(command) => admin::main(&cli, command).await,
     };
     std::process::exit(code);
-}
-
-enum Failure {
-    Unreachable(String),
-    Refused(tonic::Status),
-}
-
-async fn run(cli: &Cli) -> Result<(), Failure> {
-    let tls = if cli.coordinator.starts_with("https://") {
-        let identity = cli.cert_file.as_deref().zip(cli.key_file.as_deref());
-        Some(client_tls(cli.ca_file.as_deref(), identity).map_err(|e| Failure::Unreachable(e.to_string()))?)
-    } else {
-        None
-    };
-    let channel = dial(&cli.coordinator, tls.as_ref())
-        .await
-        .map_err(|e| Failure::Unreachable(e.to_string()))?;
-    let token = cli.token.clone();
-    let mut client = AdminClient::with_interceptor(channel, move |mut request: tonic::Request<()>| {
-        if let Some(token) = &token {
-            let value = MetadataValue::try_from(format!("Bearer {token}"))
-                .map_err(|_| tonic::Status::invalid_argument("the admin token is not a valid header value"))?;
-            request.metadata_mut().insert("authorization", value);
-        }
-        Ok(request)
-    });
-    match cli.command {
-        Command::Status => {
-            let reply = client
-                .status(StatusRequest {})
-                .await
-                .map_err(Failure::Refused)?
-                .into_inner();
-            print!("{}", output::status(&reply, cli.output));
-        }
-        Command::Watch { interval } => {
-            let mut watcher = watch::Watcher::default();
-            loop {
-                let reply = client
-                    .status(StatusRequest {})
-                    .await
-                    .map_err(Failure::Refused)?
-                    .into_inner();
-                for job in watcher.changes(&reply) {
-                    println!("{}", watch::line(job, cli.output));
-                }
-                tokio::time::sleep(interval).await;
-            }
-        }
-        Command::Runner { .. } => unreachable!("fleetctl runner is dispatched in main, before dialing"),
-    }
-    Ok(())
 }

@@ -1,9 +1,9 @@
 //! Rendering of admin replies: aligned tables for people, JSON for scripts.
 
-use flotilla_proto::StatusReply;
+use flotilla_proto::{JobStatus, OverflowReply, StatusReply, WorkerStatus};
 use serde_json::json;
 
-use crate::Output;
+use crate::{JobFilter, Output};
 
 /// Left-aligned columns separated by three spaces, like kubectl's tables.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
@@ -34,23 +34,9 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 pub fn status(reply: &StatusReply, output: Output) -> String {
     match output {
         Output::Json => {
-            let workers: Vec<_> = reply
-                .workers
-                .iter()
-                .map(|w| {
-                    json!({"worker_id": w.worker_id, "cluster": w.cluster, "pool": w.pool, "labels": w.labels,
-                           "capacity": w.capacity, "used": w.used, "last_heartbeat_ms": w.last_heartbeat_ms, "connected": w.connected})
-                })
-                .collect();
-            let jobs: Vec<_> = reply
-                .jobs
-                .iter()
-                .map(|j| {
-                    json!({"job_id": j.job_id, "runner": j.runner, "name": j.name, "project": j.project, "state": j.state,
-                           "worker_id": j.worker_id, "cluster": j.cluster, "result": j.result})
-                })
-                .collect();
-            serde_json::to_string_pretty(&json!({"workers": workers, "jobs": jobs})).unwrap_or_default() + "\n"
+            let workers: Vec<_> = reply.workers.iter().map(worker_json).collect();
+            let jobs: Vec<_> = reply.jobs.iter().map(job_json).collect();
+            json_text(json!({"workers": workers, "jobs": jobs, "overflow_mode": reply.overflow_mode}))
         }
         Output::Table => {
             let workers: Vec<Vec<String>> = reply
@@ -85,6 +71,207 @@ pub fn status(reply: &StatusReply, output: Output) -> String {
                 table(&["JOB", "NAME", "STATE", "CLUSTER", "RESULT"], &jobs)
             )
         }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// `3s`, `5m`, `2h`, `4d` ago.
+fn age(ms: i64) -> String {
+    if ms <= 0 {
+        return "-".into();
+    }
+    let seconds = (now_ms() - ms).max(0) / 1000;
+    match seconds {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+fn worker_json(w: &WorkerStatus) -> serde_json::Value {
+    json!({"worker_id": w.worker_id, "cluster": w.cluster, "pool": w.pool, "labels": w.labels,
+           "capacity": w.capacity, "used": w.used, "state": w.state, "overflow": w.overflow,
+           "last_heartbeat_ms": w.last_heartbeat_ms, "connected": w.connected})
+}
+
+fn job_json(j: &JobStatus) -> serde_json::Value {
+    json!({"job_id": j.job_id, "runner": j.runner, "name": j.name, "project": j.project, "state": j.state,
+           "worker_id": j.worker_id, "cluster": j.cluster, "result": j.result,
+           "failure_reason": j.failure_reason, "exit_code": j.exit_code,
+           "accepted_at_ms": j.accepted_at_ms, "updated_at_ms": j.updated_at_ms, "dispatches": j.dispatches})
+}
+
+fn json_text(value: serde_json::Value) -> String {
+    serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
+}
+
+fn worker_table(workers: &[WorkerStatus]) -> String {
+    let rows: Vec<Vec<String>> = workers
+        .iter()
+        .map(|w| {
+            let mut labels: Vec<String> = w.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            labels.sort();
+            vec![
+                w.worker_id.clone(),
+                w.cluster.clone(),
+                if w.overflow {
+                    format!("{} (overflow)", w.pool)
+                } else {
+                    w.pool.clone()
+                },
+                if labels.is_empty() {
+                    "-".into()
+                } else {
+                    labels.join(",")
+                },
+                format!("{}/{}", w.used, w.capacity),
+                w.state.clone(),
+                age(w.last_heartbeat_ms),
+            ]
+        })
+        .collect();
+    table(
+        &["WORKER", "CLUSTER", "POOL", "LABELS", "USED", "STATE", "HEARTBEAT"],
+        &rows,
+    )
+}
+
+/// `fleetctl workers`.
+pub fn workers(reply: &StatusReply, output: Output) -> String {
+    match output {
+        Output::Json => json_text(json!({"workers": reply.workers.iter().map(worker_json).collect::<Vec<_>>()})),
+        Output::Table => worker_table(&reply.workers),
+    }
+}
+
+impl JobFilter {
+    fn matches(&self, job: &JobStatus) -> bool {
+        self.state.as_ref().is_none_or(|s| &job.state == s)
+            && self.cluster.as_ref().is_none_or(|c| &job.cluster == c)
+            && self.project.as_ref().is_none_or(|p| job.project.contains(p.as_str()))
+    }
+}
+
+/// `fleetctl jobs`.
+pub fn jobs(reply: &StatusReply, filter: &JobFilter, output: Output) -> String {
+    let jobs: Vec<&JobStatus> = reply.jobs.iter().filter(|j| filter.matches(j)).collect();
+    match output {
+        Output::Json => json_text(json!({"jobs": jobs.iter().map(|j| job_json(j)).collect::<Vec<_>>()})),
+        Output::Table => {
+            let rows: Vec<Vec<String>> = jobs
+                .iter()
+                .map(|j| {
+                    vec![
+                        j.job_id.to_string(),
+                        j.name.clone(),
+                        j.project.clone(),
+                        j.state.clone(),
+                        if j.cluster.is_empty() {
+                            "-".into()
+                        } else {
+                            j.cluster.clone()
+                        },
+                        if j.result.is_empty() {
+                            "-".into()
+                        } else {
+                            j.result.clone()
+                        },
+                        age(j.accepted_at_ms),
+                    ]
+                })
+                .collect();
+            table(&["JOB", "NAME", "PROJECT", "STATE", "CLUSTER", "RESULT", "AGE"], &rows)
+        }
+    }
+}
+
+/// `fleetctl job ID`.
+pub fn job(job: &JobStatus, output: Output) -> String {
+    match output {
+        Output::Json => json_text(job_json(job)),
+        Output::Table => {
+            let dash = |s: &str| if s.is_empty() { "-".to_string() } else { s.to_string() };
+            let fields = [
+                ("Job", job.job_id.to_string()),
+                ("Name", dash(&job.name)),
+                ("Project", dash(&job.project)),
+                ("Runner", dash(&job.runner)),
+                ("State", job.state.clone()),
+                ("Cluster", dash(&job.cluster)),
+                ("Worker", dash(&job.worker_id)),
+                ("Result", dash(&job.result)),
+                ("Failure reason", dash(&job.failure_reason)),
+                (
+                    "Exit code",
+                    if job.exit_code == 0 {
+                        "-".into()
+                    } else {
+                        job.exit_code.to_string()
+                    },
+                ),
+                ("Dispatched", format!("{} time(s)", job.dispatches)),
+                ("Accepted", format!("{} ago", age(job.accepted_at_ms))),
+                ("Last change", format!("{} ago", age(job.updated_at_ms))),
+            ];
+            fields.iter().map(|(k, v)| format!("{k:<16}{v}\n")).collect()
+        }
+    }
+}
+
+/// `fleetctl cordon|drain|uncordon`.
+pub fn cordoned(target: &str, action: &str, workers: &[String], output: Output) -> String {
+    match output {
+        Output::Json => json_text(json!({"target": target, "action": action, "workers": workers})),
+        Output::Table => {
+            let done = match action {
+                "cordon" => "cordoned",
+                "drain" => "draining",
+                _ => "uncordoned",
+            };
+            let covered = if workers.is_empty() {
+                "no worker of it is connected now; it applies when one connects".to_string()
+            } else {
+                format!("workers: {}", workers.join(", "))
+            };
+            format!("{target} {done} ({covered})\n")
+        }
+    }
+}
+
+/// `fleetctl overflow`.
+pub fn overflow(reply: &OverflowReply, output: Output) -> String {
+    match output {
+        Output::Json => json_text(json!({"mode": reply.mode,
+            "workers": reply.workers.iter().map(worker_json).collect::<Vec<_>>()})),
+        Output::Table => {
+            let running: u32 = reply.workers.iter().map(|w| w.used).sum();
+            let mut text = format!(
+                "overflow: {} ({} overflow worker(s), {running} job(s) running there)\n",
+                reply.mode,
+                reply.workers.len()
+            );
+            if !reply.workers.is_empty() {
+                text.push_str(&worker_table(&reply.workers));
+            }
+            text
+        }
+    }
+}
+
+/// `fleetctl cancel`.
+pub fn canceled(job_id: u64, state: &str, output: Output) -> String {
+    match output {
+        Output::Json => json_text(json!({"job_id": job_id, "state": state})),
+        Output::Table if state == "running" || state == "assigned" => {
+            format!("job {job_id}: its worker is stopping it\n")
+        }
+        Output::Table => format!("job {job_id}: canceled ({state})\n"),
     }
 }
 
