@@ -183,6 +183,9 @@ pub struct FleetSpec<'a> {
     /// Heartbeats, worker loss and how long a lost worker (or a job no worker can take) waits.
     pub workers: WorkerTiming,
     pub tls: Option<&'a Pki>,
+    /// A coordinator running elsewhere (its gateway and admin URLs) instead of one started
+    /// in this process.
+    pub coordinator: Option<(String, String)>,
 }
 
 impl FleetSpec<'_> {
@@ -202,6 +205,7 @@ impl FleetSpec<'_> {
                 reconnect_grace: Duration::from_secs(2),
             },
             tls: None,
+            coordinator: None,
         }
     }
 }
@@ -247,54 +251,61 @@ pub async fn start_fleet(spec: FleetSpec<'_>) -> Fleet {
     let shutdown = CancellationToken::new();
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
 
-    let coordinator = coordinator::start(
-        coordinator::Settings {
-            listen: loopback,
-            admin_listen: loopback,
-            log_shipper_url: None,
-            tls: pki.map(Pki::server),
-            data_dir: dir.path().join("coordinator"),
-            concurrent: 0,
-            runners: vec![coordinator::RunnerSettings {
-                name: "runner".into(),
-                url: gitlab_url.into(),
-                token: Secret::new(runner_token),
-                limit: 0,
-                output_limit_bytes: 4 << 20,
-                cluster_selector: spec.runner_selector.clone(),
-                config_json: "{}".into(),
-            }],
-            credentials: Credentials {
-                pool_tokens: spec
-                    .clusters
-                    .iter()
-                    .map(|c| (c.pool.clone(), Secret::new(pool_token(&c.pool))))
-                    .chain([("prod".to_string(), Secret::new(POOL_TOKEN))])
-                    .collect(),
-                admin_token: Some(Secret::new(ADMIN_TOKEN)),
-                shipper_token: None,
-            },
-            pools: PoolPolicy {
-                overflow_pools: spec.overflow_pools.clone(),
-            },
-            workers: spec.workers,
-            poll: PollTiming {
-                check_interval: Duration::from_millis(50),
-                min_backoff: Duration::from_millis(20),
-                max_backoff: Duration::from_millis(200),
-            },
-            finish: FinishTiming {
-                min_backoff: Duration::from_millis(10),
-                ..FinishTiming::default()
-            },
-        },
-        shutdown.clone(),
-    )
-    .await
-    .unwrap();
-    let scheme = if pki.is_some() { "https" } else { "http" };
-    let coordinator_url = format!("{scheme}://{}", coordinator.addr);
-    let admin_url = format!("{scheme}://{}", coordinator.admin_addr);
+    let (coordinator_url, admin_url) = match spec.coordinator.clone() {
+        Some(urls) => urls,
+        None => {
+            let coordinator = coordinator::start(
+                coordinator::Settings {
+                    listen: loopback,
+                    admin_listen: loopback,
+                    log_shipper_url: None,
+                    tls: pki.map(Pki::server),
+                    data_dir: dir.path().join("coordinator"),
+                    concurrent: 0,
+                    runners: vec![coordinator::RunnerSettings {
+                        name: "runner".into(),
+                        url: gitlab_url.into(),
+                        token: Secret::new(runner_token),
+                        limit: 0,
+                        output_limit_bytes: 4 << 20,
+                        cluster_selector: spec.runner_selector.clone(),
+                        config_json: "{}".into(),
+                    }],
+                    credentials: Credentials {
+                        pool_tokens: spec
+                            .clusters
+                            .iter()
+                            .map(|c| (c.pool.clone(), Secret::new(pool_token(&c.pool))))
+                            .chain([("prod".to_string(), Secret::new(POOL_TOKEN))])
+                            .collect(),
+                        admin_token: Some(Secret::new(ADMIN_TOKEN)),
+                        shipper_token: None,
+                    },
+                    pools: PoolPolicy {
+                        overflow_pools: spec.overflow_pools.clone(),
+                    },
+                    workers: spec.workers,
+                    poll: PollTiming {
+                        check_interval: Duration::from_millis(50),
+                        min_backoff: Duration::from_millis(20),
+                        max_backoff: Duration::from_millis(200),
+                    },
+                    finish: FinishTiming {
+                        min_backoff: Duration::from_millis(10),
+                        ..FinishTiming::default()
+                    },
+                },
+                shutdown.clone(),
+            )
+            .await
+            .unwrap();
+            let scheme = if pki.is_some() { "https" } else { "http" };
+            (
+                format!("{scheme}://{}", coordinator.addr),
+                format!("{scheme}://{}", coordinator.admin_addr),
+            )
+        }
+    };
     log_shipper::start(
         log_shipper::Settings {
             listen: loopback,
@@ -377,16 +388,22 @@ impl Fleet {
     }
 }
 
-/// The coordinator's admin view, polled until `done` says it is what we wait for.
+/// The coordinator's admin view, polled until `done` says it is what we wait for (through a
+/// coordinator that is still starting or restarting, too).
 pub async fn status_until(fleet: &Fleet, done: impl Fn(&StatusReply) -> bool) -> StatusReply {
-    let mut admin = fleet.admin().await;
     tokio::time::timeout(Duration::from_secs(60), async {
         loop {
-            let status = admin.status(StatusRequest {}).await.unwrap().into_inner();
-            if done(&status) {
-                return status;
+            if let Ok(channel) = transport::dial(&fleet.admin_url, fleet.client_tls.as_ref()).await {
+                let mut admin = AdminClient::with_interceptor(channel, AdminAuth);
+                while let Ok(status) = admin.status(StatusRequest {}).await {
+                    let status = status.into_inner();
+                    if done(&status) {
+                        return status;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })
     .await

@@ -1,0 +1,132 @@
+//! The coordinator killed with SIGKILL while a job runs (issue 4): the real
+//! `flotilla-coordinator` binary is restarted on the same config and sled store; the worker
+//! and the log-shipper reconnect, the worker reports the job it still runs, and the job ends
+//! in GitLab with its complete log and the right state — run once, no line lost or repeated.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use flotilla_e2e::{start_fleet, status_until, FleetSpec, ADMIN_TOKEN, POOL_TOKEN};
+use gitlab_sim::{GitlabSim, JobSpec, JobState, SimConfig};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn coordinator(config: &Path) -> Child {
+    let binary = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/flotilla-coordinator");
+    assert!(binary.exists(), "`make test` builds flotilla-coordinator first");
+    Command::new(binary)
+        .arg("--config")
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+async fn wait_for_line(sim: &GitlabSim, id: u64, line: &str) {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while !sim.job(id).unwrap().trace_text().contains(line) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{line:?} reaches GitLab"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_survives_a_killed_and_restarted_coordinator() {
+    let sim = GitlabSim::start(SimConfig {
+        long_poll: Duration::from_millis(300),
+        trace_update_interval: 1,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (grpc, admin) = (free_port(), free_port());
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+concurrent = 4
+check_interval = 1
+
+[[runners]]
+  name = "restart-test"
+  url = "{url}"
+  token = "{token}"
+  executor = "kubernetes"
+
+[coordinator]
+  grpc_listen = "127.0.0.1:{grpc}"
+  admin_listen = "127.0.0.1:{admin}"
+  data_dir = "{data}"
+  admin_token = "{ADMIN_TOKEN}"
+  heartbeat_interval = "200ms"
+  worker_timeout = "2s"
+  reconnect_grace = "20s"
+
+  [[coordinator.pools]]
+    name = "prod"
+    token = "{POOL_TOKEN}"
+"#,
+            url = sim.url(),
+            token = sim.runner_tokens()[0],
+            data = dir.path().join("coordinator").display(),
+        ),
+    )
+    .unwrap();
+    let mut process = coordinator(&config);
+    let mut spec = FleetSpec::new(sim.url(), &sim.runner_tokens()[0], 1, 2);
+    spec.coordinator = Some((format!("http://127.0.0.1:{grpc}"), format!("http://127.0.0.1:{admin}")));
+    let fleet = start_fleet(spec).await;
+    status_until(&fleet, |s| s.workers.len() == 1).await;
+
+    let script = [
+        "for i in $(seq 1 20); do echo before-$i; done",
+        "sleep 3",
+        "for i in $(seq 1 20); do echo after-$i; done",
+    ];
+    let id = sim
+        .add_job(JobSpec::new("survivor", script).variable("GIT_STRATEGY", "none"))
+        .unwrap();
+    wait_for_line(&sim, id, "\nbefore-20\n").await;
+
+    process.kill().unwrap(); // SIGKILL: no chance to tidy up
+    process.wait().unwrap();
+    let mut process = coordinator(&config);
+
+    tokio::time::timeout(Duration::from_secs(60), sim.wait_all_finished())
+        .await
+        .expect("the job ends after the restart");
+    let job = sim.job(id).unwrap();
+    let trace = job.trace_text();
+    assert_eq!(job.state, JobState::Success, "{trace}");
+    for i in 1..=20 {
+        for phase in ["before", "after"] {
+            let line = format!("\n{phase}-{i}\n");
+            assert_eq!(trace.matches(&line).count(), 1, "{line:?} exactly once:\n{trace}");
+        }
+    }
+    assert_eq!(
+        job.checksum_matched,
+        Some(true),
+        "the final update carries the whole log's checksum"
+    );
+    let status = status_until(&fleet, |s| s.jobs.iter().all(|j| j.state == "done")).await;
+    assert_eq!(status.jobs.len(), 1);
+    assert_eq!(
+        status.jobs[0].dispatches, 1,
+        "handed to a worker once, before the restart"
+    );
+    process.kill().unwrap();
+    process.wait().unwrap();
+}
