@@ -113,6 +113,8 @@ pub struct Fleet {
     pub admin_url: String,
     /// How clients reach both (None: plain HTTP/2).
     pub client_tls: Option<ClientTlsConfig>,
+    /// The coordinator's `/metrics` (None for a coordinator not started here).
+    pub metrics_url: Option<String>,
     pub clusters: Vec<kube_sim::Sim>,
     /// Each cluster's worker: its settings, and what stops it.
     pub workers: Vec<(worker::Settings, CancellationToken)>,
@@ -251,6 +253,7 @@ pub async fn start_fleet(spec: FleetSpec<'_>) -> Fleet {
     let shutdown = CancellationToken::new();
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
 
+    let mut metrics_url = None;
     let (coordinator_url, admin_url) = match spec.coordinator.clone() {
         Some(urls) => urls,
         None => {
@@ -285,6 +288,7 @@ pub async fn start_fleet(spec: FleetSpec<'_>) -> Fleet {
                         overflow_pools: spec.overflow_pools.clone(),
                     },
                     workers: spec.workers,
+                    metrics_listen: Some(loopback),
                     poll: PollTiming {
                         check_interval: Duration::from_millis(50),
                         min_backoff: Duration::from_millis(20),
@@ -300,6 +304,7 @@ pub async fn start_fleet(spec: FleetSpec<'_>) -> Fleet {
             .await
             .unwrap();
             let scheme = if pki.is_some() { "https" } else { "http" };
+            metrics_url = coordinator.metrics_addr.map(|addr| format!("http://{addr}/metrics"));
             (
                 format!("{scheme}://{}", coordinator.addr),
                 format!("{scheme}://{}", coordinator.admin_addr),
@@ -356,6 +361,7 @@ pub async fn start_fleet(spec: FleetSpec<'_>) -> Fleet {
     Fleet {
         coordinator_url,
         admin_url,
+        metrics_url,
         client_tls: pki.map(Pki::client),
         clusters: sims,
         workers,

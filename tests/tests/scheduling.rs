@@ -195,6 +195,19 @@ async fn overflow_takes_a_job_only_when_production_is_full_and_it_has_waited() {
         "running",
         "it overflowed while production was still busy"
     );
+    let metrics = reqwest::get(fleet.metrics_url.as_deref().unwrap())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "flotilla_jobs_assigned_total{cluster=\"qa-a\",pool=\"qa\",overflow=\"true\"} 1",
+        "flotilla_jobs_assigned_total{cluster=\"prod-a\",pool=\"prod\",overflow=\"false\"} 2",
+        "flotilla_overflow_mode{mode=\"auto\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in /metrics:\n{metrics}");
+    }
     assert_eq!(sim.job(spill).unwrap().state, JobState::Success);
     all_finished(&sim).await;
 }

@@ -7,6 +7,7 @@ pub mod finisher;
 pub mod fleet;
 pub mod gateway;
 pub mod job;
+pub mod metrics;
 pub mod poller;
 pub mod run;
 pub mod settings;

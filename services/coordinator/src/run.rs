@@ -19,6 +19,7 @@ use crate::core::{Core, CoreMessage, RunnerRoute, WorkerTiming};
 use crate::finisher::FinishTiming;
 use crate::fleet::PoolPolicy;
 use crate::gateway::{AdminService, Credentials, ShipperGatewayService, WorkerGatewayService};
+use crate::metrics::Metrics;
 use crate::poller::{PollTiming, Poller, RunnerEntry};
 use crate::slots::{Limits, SlotGate};
 use crate::store::{JobStore, StoreError};
@@ -57,6 +58,8 @@ pub struct Settings {
     pub pools: PoolPolicy,
     /// Heartbeats, lost workers and how long they have to come back.
     pub workers: WorkerTiming,
+    /// Where `/metrics` is served (`listen_address`); None: nowhere.
+    pub metrics_listen: Option<SocketAddr>,
     pub poll: PollTiming,
     pub finish: FinishTiming,
 }
@@ -81,6 +84,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The admin service.
     pub admin_addr: SocketAddr,
+    /// `/metrics`, when served.
+    pub metrics_addr: Option<SocketAddr>,
     pub task: tokio::task::JoinHandle<Result<(), RunError>>,
 }
 
@@ -126,6 +131,7 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
             timing: settings.poll,
         });
     }
+    let metrics = Metrics::new();
     let core = Core::spawn(
         store,
         gate,
@@ -133,7 +139,16 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         routes,
         settings.finish,
         settings.workers,
+        metrics.clone(),
     );
+    let metrics_addr = match settings.metrics_listen {
+        Some(addr) => Some(
+            crate::metrics::serve(addr, metrics, core.clone(), shutdown.clone())
+                .await
+                .map_err(|e| RunError::Listen(addr, e))?,
+        ),
+        None => None,
+    };
     for poller in pollers {
         tokio::spawn(poller.run(shutdown.clone()));
     }
@@ -177,7 +192,12 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         admin?;
         Ok(())
     });
-    Ok(Running { addr, admin_addr, task })
+    Ok(Running {
+        addr,
+        admin_addr,
+        metrics_addr,
+        task,
+    })
 }
 
 async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, RunError> {

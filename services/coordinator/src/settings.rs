@@ -63,7 +63,17 @@ impl Settings {
             .map(|r| r.job_status_final_update_retry_limit)
             .max()
             .unwrap_or(FinishTiming::default().retry_limit);
+        let metrics_listen = file
+            .listen_address
+            .as_deref()
+            .map(metrics_address)
+            .transpose()
+            .map_err(|reason| SettingsError {
+                key: "listen_address".into(),
+                reason,
+            })?;
         Ok(Settings {
+            metrics_listen,
             listen: section.grpc_listen,
             admin_listen: section.admin_listen,
             log_shipper_url: section.log_shipper_url.clone(),
@@ -106,6 +116,20 @@ impl Settings {
             },
         })
     }
+}
+
+/// `listen_address` as the official runner takes it: `host:port`, or `:port` for every
+/// interface.
+fn metrics_address(text: &str) -> Result<std::net::SocketAddr, String> {
+    let full = if text.starts_with(':') {
+        format!("0.0.0.0{text}")
+    } else {
+        text.to_string()
+    };
+    std::net::ToSocketAddrs::to_socket_addrs(&full)
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| format!("{text:?} is not a host:port to serve metrics on (e.g. \":9252\")"))
 }
 
 fn runner_settings(index: usize, runner: &RunnerConfig) -> Result<RunnerSettings, SettingsError> {
@@ -220,6 +244,16 @@ executor = "kubernetes"
         let error = settings(&text).unwrap_err();
         assert_eq!(error.key, "coordinator.pools");
         assert!(error.to_string().starts_with("coordinator.pools: no worker pool"));
+    }
+
+    #[test]
+    fn metrics_listen_where_listen_address_says() {
+        let text = format!("listen_address = \":9252\"\n{BASE}");
+        assert_eq!(
+            settings(&text).unwrap().metrics_listen.unwrap().to_string(),
+            "0.0.0.0:9252"
+        );
+        assert_eq!(settings(BASE).unwrap().metrics_listen, None);
     }
 
     #[test]

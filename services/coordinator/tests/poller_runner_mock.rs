@@ -210,6 +210,7 @@ async fn a_restarted_coordinator_resumes_jobs_from_its_store() {
             worker_timeout: Duration::from_secs(10),
             reconnect_grace: Duration::from_secs(30),
         },
+        flotilla_coordinator::metrics::Metrics::new(),
     );
     assert_eq!(gate.held(), 1, "the stored job holds its slot again");
     // A log-shipper and a worker come: the stored job is dispatched, exactly once.

@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::finisher::{self, FinishTiming, Finished};
 use crate::fleet::{Cordon, CordonTarget, Fleet, OverflowMode, Placement, PoolPolicy, WorkerInfo};
 use crate::job::{JobOutcome, JobRecord, JobState};
+use crate::metrics::Metrics;
 use crate::poller::PollerEvent;
 use crate::slots::SlotGate;
 use crate::store::JobStore;
@@ -153,6 +154,7 @@ pub struct Core {
     mailbox: mpsc::UnboundedSender<CoreMessage>,
     timing: WorkerTiming,
     started: Instant,
+    metrics: Arc<Metrics>,
 }
 
 fn now_ms() -> i64 {
@@ -171,6 +173,7 @@ impl Core {
         runners: HashMap<String, RunnerRoute>,
         finish_timing: FinishTiming,
         timing: WorkerTiming,
+        metrics: Arc<Metrics>,
     ) -> mpsc::UnboundedSender<CoreMessage> {
         let (mailbox, mut inbox) = mpsc::unbounded_channel();
         let mut core = Core {
@@ -187,6 +190,7 @@ impl Core {
             mailbox: mailbox.clone(),
             timing,
             started: Instant::now(),
+            metrics,
         };
         core.resume();
         tokio::spawn(async move {
@@ -448,7 +452,9 @@ impl Core {
             // The session ended under us: its disconnect re-queues the job.
             tracing::warn!(job_id, worker = %worker.worker_id, "worker session gone while assigning");
         }
-        tracing::info!(job_id, worker = %worker.worker_id, cluster = %worker.cluster, "job assigned");
+        let overflow = self.fleet.policy.is_overflow(&worker.pool);
+        self.metrics.job_assigned(&worker.cluster, &worker.pool, overflow);
+        tracing::info!(job_id, worker = %worker.worker_id, cluster = %worker.cluster, overflow, "job assigned");
         true
     }
 
@@ -666,6 +672,10 @@ impl Core {
                 match record {
                     Ok(record) => {
                         self.gate.release(&record.runner, false);
+                        if let JobState::Done { outcome, .. } = &record.state {
+                            self.metrics
+                                .job_ended(&outcome.state, outcome.failure_reason.as_deref());
+                        }
                         tracing::info!(job_id, "job done");
                     }
                     Err(error) => tracing::error!(job_id, %error, "could not record the job as done"),
