@@ -284,3 +284,25 @@ async fn the_operator_forces_overflow_on_and_switches_it_off() {
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::FailedPrecondition);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn jobs_spread_over_clusters_by_capacity() {
+    let sim = gitlab().await;
+    let clusters = vec![ClusterSpec::new("small", 1), ClusterSpec::new("large", 3)];
+    let fleet = fleet_of(&sim, clusters, |_| {}).await;
+    // Twelve jobs of the same length for four slots: whenever a slot frees, the least loaded
+    // worker (by share of its capacity) gets the next job, so the large cluster runs about
+    // three times as many.
+    let ids: Vec<u64> = (0..12)
+        .map(|n| sim.add_job(job(&format!("even-{n}"), &["sleep 1"])).unwrap())
+        .collect();
+    all_finished(&sim).await;
+    let status = status_until(&fleet, |s| s.jobs.iter().all(|j| j.state == "done")).await;
+    let on_small = ids.iter().filter(|id| by_id(&status, **id).cluster == "small").count();
+    // Expected 3 of 12; the tolerance allows for jobs not ending in lockstep.
+    assert!(
+        (2..=4).contains(&on_small),
+        "small ran {on_small} of 12: {:?}",
+        status.jobs
+    );
+}

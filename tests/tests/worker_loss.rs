@@ -101,3 +101,56 @@ async fn a_worker_that_stays_away_fails_its_running_job_with_the_reason() {
     );
     assert_eq!(job.checksum_matched, Some(true));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silent_worker_is_dropped_after_its_timeout() {
+    use flotilla_proto::worker_gateway_client::WorkerGatewayClient;
+    use flotilla_proto::{worker_message, Register, WorkerMessage};
+
+    let sim = gitlab().await;
+    let mut spec = FleetSpec::new(sim.url(), &sim.runner_tokens()[0], 0, 1);
+    spec.workers = WorkerTiming {
+        heartbeat_interval: Duration::from_millis(200),
+        worker_timeout: Duration::from_secs(1),
+        reconnect_grace: Duration::from_secs(30),
+    };
+    let fleet = start_fleet(spec).await;
+    // A partitioned worker: its session stays open but nothing arrives, no heartbeat either.
+    let channel = tonic::transport::Endpoint::from_shared(fleet.coordinator_url.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {}", flotilla_e2e::POOL_TOKEN).parse().unwrap();
+    let mut client = WorkerGatewayClient::with_interceptor(channel, move |mut r: tonic::Request<()>| {
+        r.metadata_mut().insert("authorization", bearer.clone());
+        Ok(r)
+    });
+    let (outgoing, stream) = tokio::sync::mpsc::channel(4);
+    outgoing
+        .send(WorkerMessage {
+            kind: Some(worker_message::Kind::Register(Register {
+                worker_id: "silent".into(),
+                cluster: "far-away".into(),
+                pool: "prod".into(),
+                capacity: 1,
+                ..Default::default()
+            })),
+        })
+        .await
+        .unwrap();
+    let mut incoming = client
+        .session(tokio_stream::wrappers::ReceiverStream::new(stream))
+        .await
+        .unwrap()
+        .into_inner();
+    status_until(&fleet, |s| s.workers.iter().any(|w| w.worker_id == "silent")).await;
+    status_until(&fleet, |s| s.workers.is_empty()).await;
+    // The coordinator also ends the session, so a worker that is only slow reconnects.
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Ok(Some(_)) = incoming.message().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the silent worker's session is closed");
+    drop(outgoing);
+}
