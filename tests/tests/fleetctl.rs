@@ -102,11 +102,17 @@ async fn every_admin_command_for_people_and_scripts() {
         detail.contains("State           done") && detail.contains("Cluster         cluster-b"),
         "{detail}"
     );
-    let detail = ctl.json(&["job", &id.to_string()]);
+    assert!(
+        detail.contains("Log (end):\n") && detail.contains("\n  | hi\n"),
+        "{detail}"
+    );
+    assert!(detail.ends_with("  | Job succeeded\n"), "{detail}");
+    let detail = ctl.json(&["job", &id.to_string(), "--tail", "1"]);
     assert_eq!(
         (detail["result"].as_str(), detail["dispatches"].as_u64()),
         (Some("success"), Some(1))
     );
+    assert_eq!(detail["trace_tail"], serde_json::json!(["Job succeeded"]));
 
     // Overflow switch.
     assert!(ctl

@@ -12,8 +12,8 @@ use flotilla_proto::shipper_gateway_server::ShipperGateway;
 use flotilla_proto::worker_gateway_server::WorkerGateway;
 use flotilla_proto::{
     cordon_request, shipper_message, worker_message, CancelJobReply, CancelJobRequest, CoordinatorMessage, CordonReply,
-    CordonRequest, OverflowReply, OverflowRequest, ShipperCommand, ShipperMessage, StatusReply, StatusRequest,
-    WorkerMessage,
+    CordonRequest, JobTraceReply, JobTraceRequest, OverflowReply, OverflowRequest, ShipperCommand, ShipperMessage,
+    StatusReply, StatusRequest, WorkerMessage,
 };
 use futures::Stream;
 use tokio::sync::{mpsc, oneshot};
@@ -226,6 +226,22 @@ impl Admin for AdminService {
             .map_err(Status::failed_precondition)?;
         Ok(Response::new(CancelJobReply { state }))
     }
+
+    async fn job_trace(&self, request: Request<JobTraceRequest>) -> Result<Response<JobTraceReply>, Status> {
+        self.authenticate(&request)?;
+        let JobTraceRequest { job_id, max_bytes } = request.into_inner();
+        let max_bytes = if max_bytes == 0 { 4096 } else { max_bytes.min(1 << 20) };
+        let ask = self.ask(|reply| CoreMessage::TraceTail {
+            job_id,
+            max_bytes,
+            reply,
+        });
+        let data = tokio::time::timeout(std::time::Duration::from_secs(10), ask)
+            .await
+            .map_err(|_| Status::unavailable("the log-shipper did not answer"))??
+            .ok_or_else(|| Status::not_found(format!("the log-shipper has no log of job {job_id}")))?;
+        Ok(Response::new(JobTraceReply { data }))
+    }
 }
 
 pub struct ShipperGatewayService {
@@ -288,6 +304,13 @@ impl ShipperGateway for ShipperGatewayService {
                     Some(shipper_message::Kind::CancelRequested(cancel)) => {
                         let (job_id, graceful) = (cancel.job_id, cancel.graceful);
                         let _ = core.send(CoreMessage::CancelRequested { job_id, graceful });
+                    }
+                    Some(shipper_message::Kind::Tail(tail)) => {
+                        let data = tail.found.then_some(tail.data);
+                        let _ = core.send(CoreMessage::TailAnswered {
+                            request_id: tail.request_id,
+                            data,
+                        });
                     }
                     Some(shipper_message::Kind::Hello(_)) | None => {}
                 }

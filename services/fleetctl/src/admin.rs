@@ -3,7 +3,9 @@
 
 use flotilla_proto::admin_client::AdminClient;
 use flotilla_proto::transport::{client_tls, dial};
-use flotilla_proto::{cordon_request, CancelJobRequest, CordonRequest, OverflowRequest, StatusReply, StatusRequest};
+use flotilla_proto::{
+    cordon_request, CancelJobRequest, CordonRequest, JobTraceRequest, OverflowRequest, StatusReply, StatusRequest,
+};
 use tonic::metadata::MetadataValue;
 
 use crate::{output, watch, AdminCommand as Command, Cli, OverflowArg, Target, EXIT_REFUSED, EXIT_UNREACHABLE};
@@ -95,14 +97,23 @@ async fn run(cli: &Cli, command: &Command) -> Result<(), Failure> {
         Command::Status => print!("{}", output::status(&status(&mut client).await?, cli.output)),
         Command::Workers => print!("{}", output::workers(&status(&mut client).await?, cli.output)),
         Command::Jobs(filter) => print!("{}", output::jobs(&status(&mut client).await?, filter, cli.output)),
-        Command::Job { id } => {
+        Command::Job { id, tail } => {
             let reply = status(&mut client).await?;
             let job = reply
                 .jobs
                 .iter()
                 .find(|job| job.job_id == *id)
                 .ok_or_else(|| Failure::NotFound(format!("the coordinator has no job {id}")))?;
-            print!("{}", output::job(job, cli.output));
+            // The log is a courtesy: a job whose log the shipper no longer has is still shown.
+            let trace = client
+                .job_trace(JobTraceRequest {
+                    job_id: *id,
+                    max_bytes: 64 * 1024,
+                })
+                .await
+                .ok()
+                .map(|reply| output::last_lines(&reply.into_inner().data, *tail));
+            print!("{}", output::job(job, trace.as_deref(), cli.output));
         }
         Command::Cordon(target) => cordon(&mut client, target, "cordon", cli).await?,
         Command::Drain(target) => cordon(&mut client, target, "drain", cli).await?,

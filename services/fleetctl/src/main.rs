@@ -70,10 +70,13 @@ pub enum AdminCommand {
     Workers,
     /// The coordinator's jobs, optionally filtered.
     Jobs(JobFilter),
-    /// One job in detail.
+    /// One job in detail, with the end of its log.
     Job {
         /// GitLab's job id.
         id: u64,
+        /// How many lines of the log to show.
+        #[arg(long, default_value_t = 20)]
+        tail: usize,
     },
     /// Stop sending new jobs to a worker or a cluster (running jobs go on).
     Cordon(Target),

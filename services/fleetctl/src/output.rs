@@ -191,10 +191,47 @@ pub fn jobs(reply: &StatusReply, filter: &JobFilter, output: Output) -> String {
     }
 }
 
-/// `fleetctl job ID`.
-pub fn job(job: &JobStatus, output: Output) -> String {
+/// The last `n` lines of a log, as a terminal shows them: colours and section markers gone.
+pub fn last_lines(log: &[u8], n: usize) -> Vec<String> {
+    let text = String::from_utf8_lossy(log);
+    let visible: Vec<String> = text
+        .lines()
+        .map(|line| {
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            // What follows the last carriage return is what stays on screen.
+            strip_ansi(line.rsplit('\r').next().unwrap_or(line))
+        })
+        .filter(|line| !line.trim().is_empty())
+        .collect();
+    visible[visible.len().saturating_sub(n)..].to_vec()
+}
+
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ parameters final-byte
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) && c != '[' {
+                    break;
+                }
+            }
+        } else if !c.is_control() || c == '\t' {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `fleetctl job ID`: details, and the end of its log when the log-shipper has it.
+pub fn job(job: &JobStatus, trace: Option<&[String]>, output: Output) -> String {
     match output {
-        Output::Json => json_text(job_json(job)),
+        Output::Json => {
+            let mut value = job_json(job);
+            value["trace_tail"] = json!(trace);
+            json_text(value)
+        }
         Output::Table => {
             let dash = |s: &str| if s.is_empty() { "-".to_string() } else { s.to_string() };
             let fields = [
@@ -219,7 +256,15 @@ pub fn job(job: &JobStatus, output: Output) -> String {
                 ("Accepted", format!("{} ago", age(job.accepted_at_ms))),
                 ("Last change", format!("{} ago", age(job.updated_at_ms))),
             ];
-            fields.iter().map(|(k, v)| format!("{k:<16}{v}\n")).collect()
+            let mut text: String = fields.iter().map(|(k, v)| format!("{k:<16}{v}\n")).collect();
+            match trace {
+                Some(lines) => {
+                    text.push_str("Log (end):\n");
+                    lines.iter().for_each(|line| text.push_str(&format!("  | {line}\n")));
+                }
+                None => text.push_str("Log             (the log-shipper has none)\n"),
+            }
+            text
         }
     }
 }
@@ -320,5 +365,12 @@ mod tests {
         let value: serde_json::Value = serde_json::from_str(&status(&reply(), Output::Json)).unwrap();
         assert_eq!(value["workers"][0]["used"], 1);
         assert_eq!(value["jobs"][0]["job_id"], 12);
+    }
+
+    #[test]
+    fn log_tails_show_what_a_terminal_shows() {
+        let log = b"section_start:1:step_script\r\x1b[0K\x1b[32;1m$ echo hi\x1b[0;m\nhi\nsection_end:2:step_script\r\x1b[0K\nJob succeeded\n";
+        assert_eq!(last_lines(log, 10), ["$ echo hi", "hi", "Job succeeded"]);
+        assert_eq!(last_lines(log, 1), ["Job succeeded"]);
     }
 }

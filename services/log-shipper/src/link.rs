@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flotilla_proto::shipper_gateway_client::ShipperGatewayClient;
-use flotilla_proto::{shipper_command, shipper_message, ShipperHello, ShipperMessage};
+use flotilla_proto::{shipper_command, shipper_message, ShipperHello, ShipperMessage, TraceTail};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
@@ -92,6 +92,20 @@ async fn session(
                         }
                     }
                     Some(shipper_command::Kind::Close(close)) => shipper.close(&close),
+                    Some(shipper_command::Kind::Tail(tail)) => {
+                        let from = shipper.clone();
+                        let (job_id, max) = (tail.job_id, u64::from(tail.max_bytes));
+                        // A file read: off the async executor.
+                        let data = tokio::task::spawn_blocking(move || from.tail(job_id, max)).await.ok().flatten();
+                        let reply = ShipperMessage {
+                            kind: Some(shipper_message::Kind::Tail(TraceTail {
+                                request_id: tail.request_id,
+                                found: data.is_some(),
+                                data: data.unwrap_or_default(),
+                            })),
+                        };
+                        outgoing.send(reply).await.map_err(|e| e.to_string())?;
+                    }
                     None => {}
                 },
                 None => return Err("the coordinator closed the session".into()),

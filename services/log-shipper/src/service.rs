@@ -166,6 +166,18 @@ impl Shipper {
         Ok(durable)
     }
 
+    /// The last `max_bytes` of a job's log as GitLab gets it, open or ended (from its durable
+    /// copy); None when this shipper has none.
+    pub fn tail(&self, job_id: u64, max_bytes: u64) -> Option<Vec<u8>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = std::fs::File::open(self.data_dir.join("jobs").join(job_id.to_string()).join("trace")).ok()?;
+        let len = file.metadata().ok()?.len();
+        file.seek(SeekFrom::Start(len.saturating_sub(max_bytes))).ok()?;
+        let mut data = Vec::new();
+        file.read_to_end(&mut data).ok()?;
+        Some(data)
+    }
+
     fn offset(&self, job_id: u64) -> Option<u64> {
         self.jobs
             .lock()

@@ -17,7 +17,7 @@ use flotilla_gitlab::types::JobPayload;
 use flotilla_gitlab::{RunnerClient, TraceOutput};
 use flotilla_proto::{
     coordinator_message, shipper_command, AssignJob, CancelJob, CloseTrace, CoordinatorMessage, JobEvent, JobStatus,
-    OpenTrace, ShipperCommand, StatusReply, WorkerStatus,
+    OpenTrace, ShipperCommand, StatusReply, TailTrace, WorkerStatus,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -94,6 +94,17 @@ pub enum CoreMessage {
         mode: Option<OverflowMode>,
         reply: oneshot::Sender<(OverflowMode, Vec<WorkerStatus>)>,
     },
+    /// Admin: the end of a job's log, from the log-shipper; None when it has none.
+    TraceTail {
+        job_id: u64,
+        max_bytes: u32,
+        reply: oneshot::Sender<Option<Vec<u8>>>,
+    },
+    /// The log-shipper answered a tail request.
+    TailAnswered {
+        request_id: u64,
+        data: Option<Vec<u8>>,
+    },
     /// Admin: cancel a job; answers its state afterwards, or why not.
     AdminCancel {
         job_id: u64,
@@ -155,6 +166,9 @@ pub struct Core {
     timing: WorkerTiming,
     started: Instant,
     metrics: Arc<Metrics>,
+    /// Tail requests sent to the log-shipper, by request id.
+    tails: HashMap<u64, oneshot::Sender<Option<Vec<u8>>>>,
+    next_tail: u64,
 }
 
 fn now_ms() -> i64 {
@@ -191,6 +205,8 @@ impl Core {
             timing,
             started: Instant::now(),
             metrics,
+            tails: HashMap::new(),
+            next_tail: 0,
         };
         core.resume();
         tokio::spawn(async move {
@@ -309,6 +325,35 @@ impl Core {
                 let _ = reply.send((self.fleet.overflow_mode, workers));
                 self.publish_capacity();
                 self.dispatch().await;
+            }
+            CoreMessage::TraceTail {
+                job_id,
+                max_bytes,
+                reply,
+            } => {
+                let Some((shipper, _)) = &self.shipper else {
+                    let _ = reply.send(None);
+                    return;
+                };
+                self.next_tail += 1;
+                let request_id = self.next_tail;
+                let command = ShipperCommand {
+                    kind: Some(shipper_command::Kind::Tail(TailTrace {
+                        request_id,
+                        job_id,
+                        max_bytes,
+                    })),
+                };
+                if shipper.send(command).await.is_ok() {
+                    self.tails.insert(request_id, reply);
+                }
+                // Requests whose asker gave up are forgotten.
+                self.tails.retain(|_, reply| !reply.is_closed());
+            }
+            CoreMessage::TailAnswered { request_id, data } => {
+                if let Some(reply) = self.tails.remove(&request_id) {
+                    let _ = reply.send(data);
+                }
             }
             CoreMessage::AdminCancel { job_id, force, reply } => {
                 let answer = self.admin_cancel(job_id, force).await;
