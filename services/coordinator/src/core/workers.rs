@@ -12,8 +12,8 @@ use std::collections::HashSet;
 use std::time::Instant;
 
 use flotilla_proto::{
-    coordinator_message, job_event, shipper_command, CloseTrace, CoordinatorMessage, JobEnded, JobEvent, Registered,
-    ShipperCommand,
+    coordinator_message, job_event, shipper_command, CancelJob, CloseTrace, CoordinatorMessage, JobEnded, JobEvent,
+    Registered, ShipperCommand,
 };
 use tokio::sync::mpsc;
 
@@ -87,9 +87,18 @@ impl Core {
             worker.used = kept;
         }
         for job_id in reported.difference(&ours) {
-            // Ended here already, or never ours: the worker lets go of it.
-            tracing::warn!(job_id, worker = %worker_id, "the worker reports a job the coordinator does not have there");
-            self.tell(worker_id, ended(*job_id)).await;
+            // Ended here already (failed while the worker was away), or never ours: nobody
+            // will report it to GitLab, so it stops; its end is then acknowledged and its Pod
+            // deleted like any other.
+            tracing::warn!(job_id, worker = %worker_id, "the worker runs a job the coordinator does not have there: stopping it");
+            let cancel = CoordinatorMessage {
+                kind: Some(coordinator_message::Kind::Cancel(CancelJob {
+                    job_id: *job_id,
+                    graceful: false,
+                    reason: "the coordinator no longer has this job on this worker".into(),
+                })),
+            };
+            self.tell(worker_id, cancel).await;
         }
     }
 
