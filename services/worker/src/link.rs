@@ -195,16 +195,15 @@ async fn session(
                             }
                         });
                     }
-                    Some(coordinator_message::Kind::Ended(ended)) => {
-                        if worker.book.acknowledged(ended.job_id) {
-                            let runner = worker.runner.clone();
-                            tokio::spawn(async move {
-                                if let Err(error) = runner.delete(ended.job_id).await {
-                                    tracing::warn!(job_id = ended.job_id, %error, "deleting the job's Pod failed");
-                                }
-                            });
-                        }
+                    Some(coordinator_message::Kind::Ended(ended)) if worker.book.acknowledged(ended.job_id) => {
+                        let runner = worker.runner.clone();
+                        tokio::spawn(async move {
+                            if let Err(error) = runner.delete(ended.job_id).await {
+                                tracing::warn!(job_id = ended.job_id, %error, "deleting the job's Pod failed");
+                            }
+                        });
                     }
+                    Some(coordinator_message::Kind::Ended(_)) => {}
                     None => {}
                 }
             }
