@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `make demo`: a whole fleet on this machine, on the pipeline in deploy/demo/pipeline.yml.
-#   gitlab-sim (GitLab) <- coordinator -> worker-cluster-a -> kube-sim cluster-a
-#                                      -> worker-cluster-b -> kube-sim cluster-b
+#   gitlab-sim (GitLab) <- coordinator -> worker-cluster-a  -> kube-sim cluster-a   (prod)
+#                                      -> worker-cluster-b  -> kube-sim cluster-b   (prod)
+#                                      -> worker-qa-cluster -> kube-sim qa-cluster  (overflow)
 #   workers -> log-shipper -> gitlab-sim
+# DEMO_KEEP=1 keeps the fleet up afterwards, to try fleetctl on it (Ctrl-C stops it).
 # Progress comes from `fleetctl watch` (which cluster took which job, its state); at the end
 # gitlab-sim prints every job's state and the tail of its trace. Exits 0 when every job ended
 # as the pipeline expects. The processes' logs stay in the work directory when something fails.
@@ -46,25 +48,29 @@ wait_for_line() { # file pattern what
   fail "$3 did not start"
 }
 
-render() { # template output [cluster]
-  sed -e "s|@WORK@|$work|g" -e "s|@HELPER@|$bin/flotilla-helper|g" -e "s|@CLUSTER@|${3:-}|g" "$1" >"$2"
+render() { # template output [cluster pool token capacity]
+  sed -e "s|@WORK@|$work|g" -e "s|@HELPER@|$bin/flotilla-helper|g" -e "s|@CLUSTER@|${3:-}|g" \
+    -e "s|@POOL@|${4:-}|g" -e "s|@TOKEN@|${5:-}|g" -e "s|@CAPACITY@|${6:-}|g" "$1" >"$2"
 }
+clusters=(cluster-a cluster-b qa-cluster)
+declare -A pool=([cluster-a]=prod [cluster-b]=prod [qa-cluster]=qa)
+declare -A capacity=([cluster-a]=3 [cluster-b]=3 [qa-cluster]=2)
 
 echo "== starting the fleet (work directory $work)"
 "$bin/gitlab-sim" --pipeline "$demo/pipeline.yml" --runner-token glrt-flotilla-demo \
-  --long-poll 2s --exit-when-done --data-dir "$work/gitlab" \
+  --long-poll 2s --state-file "$work/gitlab-state.json" --data-dir "$work/gitlab" \
   >"$work/gitlab-sim.out" 2>"$work/gitlab-sim.log" &
 gitlab_pid=$!
 pids+=("$gitlab_pid")
 gitlab_url=$(wait_for_line "$work/gitlab-sim.out" '^gitlab-sim listening on ' gitlab-sim | awk '{print $4}')
 echo "gitlab-sim       $gitlab_url (10 jobs queued for runner glrt-flotilla-demo)"
 
-for cluster in cluster-a cluster-b; do
+for cluster in "${clusters[@]}"; do
   "$bin/kube-sim" --name "$cluster" --kubeconfig "$work/$cluster.kubeconfig" --data-dir "$work/$cluster" \
     >"$work/$cluster.out" 2>"$work/kube-sim-$cluster.log" &
   pids+=($!)
 done
-for cluster in cluster-a cluster-b; do
+for cluster in "${clusters[@]}"; do
   for _ in $(seq 1 200); do [ -s "$work/$cluster.kubeconfig" ] && break; sleep 0.05; done
   [ -s "$work/$cluster.kubeconfig" ] || fail "kube-sim $cluster did not start"
   echo "kube-sim         $cluster (kubectl --kubeconfig $work/$cluster.kubeconfig get pods)"
@@ -82,11 +88,12 @@ echo "coordinator      127.0.0.1:17600 (admin 127.0.0.1:17601)"
 pids+=($!)
 wait_for_line "$work/log-shipper.out" 'listening' log-shipper >/dev/null
 echo "log-shipper      127.0.0.1:17700"
-for cluster in cluster-a cluster-b; do
-  render "$demo/worker.toml" "$work/worker-$cluster.toml" "$cluster"
+for cluster in "${clusters[@]}"; do
+  p=${pool[$cluster]}
+  render "$demo/worker.toml" "$work/worker-$cluster.toml" "$cluster" "$p" "demo-$p-pool-token" "${capacity[$cluster]}"
   "$bin/flotilla-worker" --config "$work/worker-$cluster.toml" >"$work/worker-$cluster.log" 2>&1 &
   pids+=($!)
-  echo "worker           worker-$cluster (capacity 3) on $cluster"
+  echo "worker           worker-$cluster (pool $p, capacity ${capacity[$cluster]}) on $cluster"
 done
 
 export FLEETCTL_COORDINATOR=http://127.0.0.1:17601 FLEETCTL_TOKEN=demo-admin-token
@@ -95,22 +102,19 @@ echo "== jobs (fleetctl watch)"
 "$bin/fleetctl" watch 2>"$work/fleetctl.log" | sed -u 's/^/  /' &
 pids+=($!)
 
-# gitlab-sim exits once every job has ended: 0 if each ended as expected.
-set +e
+# gitlab-sim writes its state file each time every job has ended.
+finished() { grep -q '"all_finished": true' "$work/gitlab-state.json" 2>/dev/null; }
 for _ in $(seq 1 "$((timeout_s * 10))"); do
-  kill -0 "$gitlab_pid" 2>/dev/null || break
+  finished && break
+  kill -0 "$gitlab_pid" 2>/dev/null || fail "gitlab-sim stopped"
   sleep 0.1
 done
-if kill -0 "$gitlab_pid" 2>/dev/null; then
+if ! finished; then
   "$bin/fleetctl" status
-  kill -TERM "$gitlab_pid"
-  wait "$gitlab_pid"
-  cat "$work/gitlab-sim.out"
   fail "the jobs did not all end within ${timeout_s}s"
 fi
-wait "$gitlab_pid"
-result=$?
-set -e
+# The summary table follows the state file on gitlab-sim's output.
+for _ in $(seq 1 50); do grep -q 'jobs ended as expected' "$work/gitlab-sim.out" && break; sleep 0.1; done
 
 echo
 echo "== the fleet at the end (fleetctl status)"
@@ -121,7 +125,17 @@ sed -n '/^ID /,$p' "$work/gitlab-sim.out"
 if grep -q 's3cr3t-demo-token-42' "$work/gitlab/"* -r 2>/dev/null; then
   fail "the masked variable's value reached GitLab"
 fi
-[ "$result" = 0 ] || fail "some jobs did not end as the pipeline expects"
-ok=1
+grep -q '"all_as_expected": true' "$work/gitlab-state.json" || fail "some jobs did not end as the pipeline expects"
 echo
 echo "demo: every job ended as expected"
+if [ "${DEMO_KEEP:-0}" = 1 ]; then
+  echo
+  echo "The fleet stays up; try, in another shell:"
+  echo "  export FLEETCTL_COORDINATOR=$FLEETCTL_COORDINATOR FLEETCTL_TOKEN=$FLEETCTL_TOKEN"
+  echo "  $bin/fleetctl workers; $bin/fleetctl jobs; $bin/fleetctl job 1004; $bin/fleetctl overflow status"
+  echo "  curl -X POST -H 'Content-Type: application/json' -d '{\"name\":\"more\",\"script\":[\"echo more\"]}' $gitlab_url/sim/jobs"
+  echo "Ctrl-C stops it."
+  trap 'exit 0' INT TERM
+  while kill -0 "$gitlab_pid" 2>/dev/null; do sleep 1; done
+fi
+ok=1

@@ -76,7 +76,7 @@ fn check_validates_the_demo_coordinator_config() {
         .unwrap();
     assert!(output.status.success(), "{}", text(&output));
     assert!(
-        text(&output).contains("ok (1 runner entry, 1 pool)"),
+        text(&output).contains("ok (1 runner entry, 2 pools)"),
         "{}",
         text(&output)
     );

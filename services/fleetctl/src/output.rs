@@ -39,19 +39,6 @@ pub fn status(reply: &StatusReply, output: Output) -> String {
             json_text(json!({"workers": workers, "jobs": jobs, "overflow_mode": reply.overflow_mode}))
         }
         Output::Table => {
-            let workers: Vec<Vec<String>> = reply
-                .workers
-                .iter()
-                .map(|w| {
-                    vec![
-                        w.worker_id.clone(),
-                        w.cluster.clone(),
-                        w.pool.clone(),
-                        format!("{}/{}", w.used, w.capacity),
-                        if w.connected { "connected" } else { "lost" }.to_string(),
-                    ]
-                })
-                .collect();
             let jobs: Vec<Vec<String>> = reply
                 .jobs
                 .iter()
@@ -66,8 +53,9 @@ pub fn status(reply: &StatusReply, output: Output) -> String {
                 })
                 .collect();
             format!(
-                "WORKERS\n{}\nJOBS\n{}",
-                table(&["WORKER", "CLUSTER", "POOL", "USED", "STATE"], &workers),
+                "WORKERS (overflow: {})\n{}\nJOBS\n{}",
+                reply.overflow_mode,
+                worker_table(&reply.workers),
                 table(&["JOB", "NAME", "STATE", "CLUSTER", "RESULT"], &jobs)
             )
         }
@@ -333,6 +321,7 @@ mod tests {
                 pool: "prod".into(),
                 capacity: 4,
                 used: 1,
+                state: "ready".into(),
                 connected: true,
                 ..Default::default()
             }],
@@ -351,7 +340,7 @@ mod tests {
     fn tables_align_columns() {
         let text = status(&reply(), Output::Table);
         assert!(
-            text.contains("WORKER   CLUSTER     POOL   USED   STATE\nw-a      cluster-a   prod   1/4    connected\n"),
+            text.contains("WORKER   CLUSTER     POOL   LABELS   USED   STATE   HEARTBEAT\nw-a      cluster-a   prod   -        1/4    ready   -\n"),
             "{text}"
         );
         assert!(
