@@ -3,6 +3,8 @@
 //! sink and coordinator link), kube-sim clusters, and one worker per cluster running jobs
 //! as Pods with the real `flotilla-helper`. GitLab is whatever URL the test gives.
 
+pub mod gitlab;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use flotilla_e2e::gitlab::wait_for_line;
 use flotilla_e2e::{start_fleet, status_until, FleetSpec, ADMIN_TOKEN, POOL_TOKEN};
 use gitlab_sim::{GitlabSim, JobSpec, JobState, SimConfig};
 
@@ -28,16 +29,6 @@ fn coordinator(config: &Path) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
-}
-
-async fn wait_for_line(sim: &GitlabSim, id: u64, line: &str) {
-    tokio::time::timeout(Duration::from_secs(30), async {
-        while !sim.job(id).unwrap().trace_text().contains(line) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("{line:?} reaches GitLab"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

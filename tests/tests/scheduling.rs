@@ -7,28 +7,13 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use flotilla_coordinator::fleet::OverflowPool;
+use flotilla_e2e::gitlab::{all_finished, gitlab};
 use flotilla_e2e::{start_fleet, status_until, ClusterSpec, Fleet, FleetSpec};
 use flotilla_proto::{cordon_request, CordonRequest, JobStatus, OverflowRequest, StatusReply};
-use gitlab_sim::{GitlabSim, JobSpec, JobState, SimConfig};
-
-async fn gitlab() -> GitlabSim {
-    GitlabSim::start(SimConfig {
-        long_poll: Duration::from_millis(300),
-        trace_update_interval: 1,
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap()
-}
+use gitlab_sim::{GitlabSim, JobSpec, JobState};
 
 fn job(name: &str, script: &[&str]) -> JobSpec {
     JobSpec::new(name, script.iter().copied()).variable("GIT_STRATEGY", "none")
-}
-
-async fn all_finished(sim: &GitlabSim) {
-    tokio::time::timeout(Duration::from_secs(90), sim.wait_all_finished())
-        .await
-        .expect("every job ends");
 }
 
 fn by_id(status: &StatusReply, id: u64) -> &JobStatus {

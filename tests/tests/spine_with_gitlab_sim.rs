@@ -5,24 +5,9 @@
 
 use std::time::Duration;
 
+use flotilla_e2e::gitlab::{all_finished, gitlab};
 use flotilla_e2e::{start, status_until};
-use gitlab_sim::{Expect, GitlabSim, JobSpec, JobState, SimConfig};
-
-async fn gitlab() -> GitlabSim {
-    GitlabSim::start(SimConfig {
-        long_poll: Duration::from_millis(500),
-        trace_update_interval: 1,
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap()
-}
-
-async fn all_finished(sim: &GitlabSim) {
-    tokio::time::timeout(Duration::from_secs(90), sim.wait_all_finished())
-        .await
-        .expect("every job ends");
-}
+use gitlab_sim::{Expect, JobSpec, JobState};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pipeline_jobs_end_as_gitlab_expects() {

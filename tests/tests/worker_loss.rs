@@ -6,18 +6,9 @@
 use std::time::Duration;
 
 use flotilla_coordinator::core::WorkerTiming;
+use flotilla_e2e::gitlab::{gitlab, wait_for_line};
 use flotilla_e2e::{start_fleet, status_until, FleetSpec};
-use gitlab_sim::{GitlabSim, JobSpec, JobState, SimConfig};
-
-async fn gitlab() -> GitlabSim {
-    GitlabSim::start(SimConfig {
-        long_poll: Duration::from_millis(300),
-        trace_update_interval: 1,
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap()
-}
+use gitlab_sim::{JobSpec, JobState};
 
 fn timing(reconnect_grace: Duration) -> WorkerTiming {
     WorkerTiming {
@@ -25,16 +16,6 @@ fn timing(reconnect_grace: Duration) -> WorkerTiming {
         worker_timeout: Duration::from_secs(2),
         reconnect_grace,
     }
-}
-
-async fn wait_for_line(sim: &GitlabSim, id: u64, line: &str) {
-    tokio::time::timeout(Duration::from_secs(30), async {
-        while !sim.job(id).unwrap().trace_text().contains(line) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("{line:?} reaches GitLab"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
