@@ -135,3 +135,79 @@ async fn a_silent_worker_is_dropped_after_its_timeout() {
     assert!(ended.is_ok(), "the silent worker's session is closed");
     drop(outgoing);
 }
+
+/// The real `flotilla-worker` process, SIGKILLed mid-job and started again: the job's Pod
+/// lives on in its cluster, the new process re-adopts it and the job ends untouched.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_worker_process_re_adopts_its_pod() {
+    use std::process::{Command, Stdio};
+
+    let sim = gitlab().await;
+    let mut spec = FleetSpec::new(sim.url(), &sim.runner_tokens()[0], 0, 1);
+    spec.workers = timing(Duration::from_secs(30));
+    let fleet = start_fleet(spec).await;
+    let (_cluster, _) = flotilla_e2e::cluster(fleet.dir.path(), "cluster-k").await;
+    let config = fleet.dir.path().join("worker.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[worker]
+id = "worker-k"
+coordinator_url = "{coordinator}"
+token = "{token}"
+cluster = "cluster-k"
+capacity = 1
+
+[kubernetes]
+kubeconfig = "{kubeconfig}"
+helper_binary = "{helper}"
+"#,
+            coordinator = fleet.coordinator_url,
+            token = flotilla_e2e::POOL_TOKEN,
+            kubeconfig = fleet.dir.path().join("cluster-k.kubeconfig").display(),
+            helper = flotilla_e2e::helper_binary(),
+        ),
+    )
+    .unwrap();
+    let binary = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/flotilla-worker");
+    let worker = || {
+        Command::new(&binary)
+            .arg("--config")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut process = worker();
+    let script = [
+        "for i in $(seq 1 20); do echo before-$i; done",
+        "sleep 3",
+        "for i in $(seq 1 20); do echo after-$i; done",
+    ];
+    let id = sim
+        .add_job(JobSpec::new("survivor", script).variable("GIT_STRATEGY", "none"))
+        .unwrap();
+    wait_for_line(&sim, id, "\nbefore-20\n").await;
+    process.kill().unwrap();
+    process.wait().unwrap();
+    let mut process = worker();
+
+    tokio::time::timeout(Duration::from_secs(60), sim.wait_all_finished())
+        .await
+        .expect("the job ends");
+    let job = sim.job(id).unwrap();
+    let trace = job.trace_text();
+    assert_eq!(job.state, JobState::Success, "{trace}");
+    for i in 1..=20 {
+        for phase in ["before", "after"] {
+            let line = format!("\n{phase}-{i}\n");
+            assert_eq!(trace.matches(&line).count(), 1, "{line:?} exactly once:\n{trace}");
+        }
+    }
+    let status = status_until(&fleet, |s| s.jobs.iter().all(|j| j.state == "done")).await;
+    assert_eq!(status.jobs[0].dispatches, 1, "run once");
+    process.kill().unwrap();
+    process.wait().unwrap();
+}
