@@ -91,6 +91,20 @@ check_interval = 1
         .unwrap();
     wait_for_line(&sim, id, "\nbefore-20\n").await;
 
+    // Operator decisions made before the crash outlive it.
+    let mut admin = fleet.admin().await;
+    admin
+        .overflow(flotilla_proto::OverflowRequest { set_mode: "off".into() })
+        .await
+        .unwrap();
+    admin
+        .cordon(flotilla_proto::CordonRequest {
+            target: Some(flotilla_proto::cordon_request::Target::Cluster("cluster-a".into())),
+            action: "drain".into(),
+        })
+        .await
+        .unwrap();
+
     process.kill().unwrap(); // SIGKILL: no chance to tidy up
     process.wait().unwrap();
     let mut process = coordinator(&config);
@@ -118,6 +132,8 @@ check_interval = 1
         status.jobs[0].dispatches, 1,
         "handed to a worker once, before the restart"
     );
+    assert_eq!(status.overflow_mode, "off", "the overflow switch survived the restart");
+    assert_eq!(status.workers[0].state, "drained", "so did the drain of cluster-a");
     process.kill().unwrap();
     process.wait().unwrap();
 }

@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use flotilla_config::ClusterSelector;
+use serde::{Deserialize, Serialize};
 
 /// A connected worker.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,7 +67,8 @@ impl PoolPolicy {
 }
 
 /// The operator's overflow switch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OverflowMode {
     /// Overflow pools take jobs production cannot, after their `overflow_after`.
     #[default]
@@ -97,7 +99,8 @@ impl OverflowMode {
 }
 
 /// What an operator did to a worker or a whole cluster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Cordon {
     /// No new jobs; running ones go on.
     Cordoned,
@@ -106,7 +109,8 @@ pub enum Cordon {
 }
 
 /// Where a cordon applies.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CordonTarget {
     Worker(String),
     Cluster(String),
@@ -121,6 +125,13 @@ pub enum Placement<'a> {
     Wait,
     /// No connected worker's labels satisfy the job.
     Never,
+}
+
+/// What an operator decided about the fleet, kept across coordinator restarts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OperatorState {
+    pub overflow_mode: OverflowMode,
+    pub cordons: Vec<(CordonTarget, Cordon)>,
 }
 
 #[derive(Debug, Default)]
@@ -157,6 +168,18 @@ impl Fleet {
 
     pub fn workers(&self) -> impl Iterator<Item = &WorkerInfo> {
         self.workers.values()
+    }
+
+    pub fn operator_state(&self) -> OperatorState {
+        OperatorState {
+            overflow_mode: self.overflow_mode,
+            cordons: self.cordons.iter().map(|(t, c)| (t.clone(), *c)).collect(),
+        }
+    }
+
+    pub fn restore(&mut self, state: OperatorState) {
+        self.overflow_mode = state.overflow_mode;
+        self.cordons = state.cordons.into_iter().collect();
     }
 
     /// Cordons or drains a worker or a cluster (also one not connected yet: it applies when

@@ -29,6 +29,8 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 pub struct JobStore {
     db: sled::Db,
     jobs: sled::Tree,
+    /// Operator decisions that outlive a restart (cordons, the overflow switch), by name.
+    settings: sled::Tree,
 }
 
 fn key(id: u64) -> [u8; 8] {
@@ -47,7 +49,23 @@ impl JobStore {
     pub fn open(dir: &Path) -> Result<JobStore> {
         let db = sled::open(dir)?;
         let jobs = db.open_tree("jobs")?;
-        Ok(JobStore { db, jobs })
+        let settings = db.open_tree("settings")?;
+        Ok(JobStore { db, jobs, settings })
+    }
+
+    /// Keeps a setting (as JSON) durably.
+    pub fn save_setting<T: serde::Serialize>(&self, name: &str, value: &T) -> Result<()> {
+        let bytes = serde_json::to_vec(value).expect("settings always serialise");
+        self.settings.insert(name, bytes)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// A setting saved earlier; None when there is none or it no longer reads (then the
+    /// defaults apply, which is what a fresh coordinator would do).
+    pub fn load_setting<T: serde::de::DeserializeOwned>(&self, name: &str) -> Option<T> {
+        let bytes = self.settings.get(name).ok()??;
+        serde_json::from_slice(&bytes).ok()
     }
 
     /// Stores a newly accepted job and flushes it to disk.
@@ -120,6 +138,23 @@ impl JobStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = JobStore::open(dir.path()).unwrap();
+            assert_eq!(store.load_setting::<Vec<String>>("operator"), None);
+            store
+                .save_setting("operator", &vec!["drain cluster-a".to_string()])
+                .unwrap();
+        }
+        let store = JobStore::open(dir.path()).unwrap();
+        assert_eq!(
+            store.load_setting::<Vec<String>>("operator"),
+            Some(vec!["drain cluster-a".to_string()])
+        );
+    }
     use crate::job::{JobOutcome, JobState};
 
     fn assigned() -> JobState {

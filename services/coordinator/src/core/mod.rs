@@ -209,6 +209,9 @@ impl Core {
             next_tail: 0,
         };
         core.resume();
+        if let Some(state) = core.store.load_setting(OPERATOR_SETTING) {
+            core.fleet.restore(state);
+        }
         tokio::spawn(async move {
             while let Some(message) = inbox.recv().await {
                 core.handle(message).await;
@@ -312,6 +315,7 @@ impl Core {
                     None => self.fleet.uncordon(&target),
                 };
                 tracing::info!(?target, ?cordon, workers = ?covered, "cordon changed");
+                self.save_operator_state();
                 let _ = reply.send(covered);
                 self.publish_capacity();
                 self.dispatch().await;
@@ -320,6 +324,7 @@ impl Core {
                 if let Some(mode) = mode {
                     tracing::info!(mode = mode.as_str(), "overflow switch set");
                     self.fleet.overflow_mode = mode;
+                    self.save_operator_state();
                 }
                 let workers = self.worker_statuses().into_iter().filter(|w| w.overflow).collect();
                 let _ = reply.send((self.fleet.overflow_mode, workers));
@@ -414,6 +419,12 @@ impl Core {
         }
         self.queue = waiting;
         self.publish_capacity();
+    }
+
+    fn save_operator_state(&self) {
+        if let Err(error) = self.store.save_setting(OPERATOR_SETTING, &self.fleet.operator_state()) {
+            tracing::error!(%error, "could not keep the operator's cordons and overflow switch");
+        }
     }
 
     /// The labels a job needs: its runner entry's `cluster_selector` and its
@@ -771,6 +782,9 @@ impl Core {
 fn failure_line(reason: &str) -> String {
     format!("\x1b[31;1mERROR: Job failed (system failure): {reason}\x1b[0;m\n")
 }
+
+/// Where the operator's cordons and overflow switch are kept in the store.
+const OPERATOR_SETTING: &str = "operator";
 
 /// The job variable that adds cluster requirements to its runner entry's.
 pub const CLUSTER_SELECTOR_VARIABLE: &str = "FLOTILLA_CLUSTER_SELECTOR";
