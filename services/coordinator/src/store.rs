@@ -33,6 +33,21 @@ pub struct JobStore {
     settings: sled::Tree,
 }
 
+/// Opens the database, waiting briefly while a store dropped a moment ago still holds its
+/// lock: sled's background threads let go of it shortly after the last handle is gone.
+fn open_db(dir: &Path) -> std::result::Result<sled::Db, sled::Error> {
+    let mut attempts = 0;
+    loop {
+        match sled::open(dir) {
+            Err(sled::Error::Io(error)) if attempts < 100 && error.to_string().contains("could not acquire lock") => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
 fn key(id: u64) -> [u8; 8] {
     id.to_be_bytes()
 }
@@ -47,7 +62,7 @@ fn encode(record: &JobRecord) -> Vec<u8> {
 
 impl JobStore {
     pub fn open(dir: &Path) -> Result<JobStore> {
-        let db = sled::open(dir)?;
+        let db = open_db(dir)?;
         let jobs = db.open_tree("jobs")?;
         let settings = db.open_tree("settings")?;
         Ok(JobStore { db, jobs, settings })
