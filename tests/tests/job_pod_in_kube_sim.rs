@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use flotilla_config::KubernetesConfig;
 use flotilla_worker::pod::{object_name, owned_by, pod, secret, PodPlan};
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{Api, LogParams, PostParams};
@@ -35,7 +36,7 @@ fn payload(job_id: u64, script: &[&str]) -> Value {
     })
 }
 
-fn plan(job_id: u64, payload: &Value) -> PodPlan {
+fn plan(job_id: u64, payload: &Value, kubernetes: KubernetesConfig) -> PodPlan {
     PodPlan {
         job_id,
         namespace: "default".into(),
@@ -52,14 +53,25 @@ fn plan(job_id: u64, payload: &Value) -> PodPlan {
         active_deadline_seconds: Some(601),
         termination_grace_period_seconds: Some(5),
         service_account: None,
+        kubernetes,
     }
 }
 
 /// Runs one job Pod to its end; returns the helper's log and the result message.
 async fn run_job(client: &kube::Client, job_id: u64, script: &[&str]) -> (String, Value) {
+    run_job_with(client, job_id, script, KubernetesConfig::default()).await
+}
+
+/// [`run_job`] with a runner entry's `[runners.kubernetes]`.
+async fn run_job_with(
+    client: &kube::Client,
+    job_id: u64,
+    script: &[&str],
+    kubernetes: KubernetesConfig,
+) -> (String, Value) {
     let pods: Api<Pod> = Api::default_namespaced(client.clone());
     let secrets: Api<Secret> = Api::default_namespaced(client.clone());
-    let plan = plan(job_id, &payload(job_id, script));
+    let plan = plan(job_id, &payload(job_id, script), kubernetes);
     let mut job_secret = secret(&plan);
     secrets.create(&PostParams::default(), &job_secret).await.unwrap();
     let created = pods.create(&PostParams::default(), &pod(&plan)).await.unwrap();
@@ -139,4 +151,56 @@ async fn a_failing_script_reports_its_exit_code() {
     assert_eq!(result["failure_reason"], "script_failure");
     assert!(!log.contains("\nnever"), "{log}");
     assert!(log.contains("cleaning up"), "after_script runs after a failure: {log}");
+}
+
+/// A runner entry's `[runners.kubernetes]` reaches the Pod: kube-sim (which validates like the
+/// API server) accepts it, the job sees what the Pod was given, and the Pod object carries
+/// labels, annotations, tolerations, capabilities and resources.
+#[tokio::test(flavor = "multi_thread")]
+async fn runner_kubernetes_settings_shape_the_pod() {
+    let (_sim, client, _dir) = cluster().await;
+    let text = r#"
+[[runners]]
+  url = "https://gitlab.example.com"
+  token = "t"
+  executor = "kubernetes"
+  [runners.kubernetes]
+    cpu_request = "250m"
+    memory_limit = "512Mi"
+    helper_cpu_limit = "100m"
+    cap_add = ["SYS_TIME"]
+    [runners.kubernetes.pod_labels]
+      team = "platform"
+    [runners.kubernetes.pod_annotations]
+      "example.com/owner" = "ci"
+    [runners.kubernetes.node_tolerations]
+      "dedicated=ci" = "NoSchedule"
+    [[runners.kubernetes.host_aliases]]
+      ip = "10.9.8.7"
+      hostnames = ["registry.internal"]
+"#;
+    let kubernetes = flotilla_config::runner_config_from_str(text).unwrap().config.runners[0]
+        .kubernetes
+        .clone();
+    let (log, result) = run_job_with(&client, 103, &["grep registry.internal /etc/hosts"], kubernetes).await;
+    assert_eq!(result["state"], "success", "{log}");
+    assert!(log.contains("10.9.8.7"), "hostAliases reach /etc/hosts: {log}");
+
+    let pods: Api<Pod> = Api::default_namespaced(client);
+    let created = serde_json::to_value(pods.get(&object_name(103)).await.unwrap()).unwrap();
+    assert_eq!(created["metadata"]["labels"]["team"], "platform");
+    assert_eq!(created["metadata"]["annotations"]["example.com/owner"], "ci");
+    let spec = &created["spec"];
+    assert_eq!(
+        spec["tolerations"][0],
+        json!({"key": "dedicated", "operator": "Equal", "value": "ci", "effect": "NoSchedule"})
+    );
+    let build = &spec["containers"][0];
+    assert_eq!(build["resources"]["requests"]["cpu"], "250m");
+    assert_eq!(build["resources"]["limits"]["memory"], "512Mi");
+    assert_eq!(
+        build["securityContext"]["capabilities"],
+        json!({"add": ["SYS_TIME"], "drop": ["NET_RAW"]})
+    );
+    assert_eq!(spec["containers"][1]["resources"]["limits"]["cpu"], "100m");
 }

@@ -516,3 +516,27 @@ fn every_seed_keyword_is_a_kubernetes_key() {
         );
     }
 }
+
+/// The coordinator hands each runner entry to workers as JSON: every fixture that loads must
+/// come back from JSON unchanged, or a worker would build a different Pod than configured.
+#[test]
+fn every_runner_entry_survives_the_trip_to_workers() {
+    let mut checked = 0;
+    for entry in std::fs::read_dir(fixture_path("")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+            continue;
+        }
+        let Ok(loaded) = flotilla_config::load_runner_config(&path) else {
+            continue;
+        };
+        for runner in &loaded.config.runners {
+            let json = serde_json::to_string(runner).unwrap();
+            let back: flotilla_config::RunnerConfig =
+                serde_json::from_str(&json).unwrap_or_else(|e| panic!("{}: {e}\n{json}", path.display()));
+            assert_eq!(&back, runner, "{}", path.display());
+            checked += 1;
+        }
+    }
+    assert!(checked >= 5, "the fixtures hold runner entries ({checked})");
+}

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use flotilla_config::{KubernetesConfig, RunnerConfig};
 use flotilla_gitlab::types::JobPayload;
 use futures::AsyncBufReadExt;
 use k8s_openapi::api::core::v1::{Pod, Secret};
@@ -70,13 +71,23 @@ pub struct JobRunner {
 }
 
 impl JobRunner {
-    pub fn plan(&self, payload_json: &str) -> Result<PodPlan, JobError> {
+    /// The Pod of a job: its payload, and its runner entry's settings as the coordinator
+    /// handed them (`runner_config_json`; empty: every default).
+    pub fn plan(&self, payload_json: &str, runner_config_json: &[u8]) -> Result<PodPlan, JobError> {
         let payload = JobPayload::from_slice(payload_json.as_bytes()).map_err(|e| JobError::Payload(e.to_string()))?;
+        let kubernetes = if runner_config_json.is_empty() {
+            KubernetesConfig::default()
+        } else {
+            serde_json::from_slice::<RunnerConfig>(runner_config_json)
+                .map_err(|e| JobError::Payload(format!("the runner entry's settings cannot be read: {e}")))?
+                .kubernetes
+        };
         let image = payload
             .image
             .as_ref()
             .map(|i| i.name.clone())
             .filter(|n| !n.is_empty())
+            .or_else(|| kubernetes.image.clone())
             .unwrap_or_else(|| self.default_image.clone());
         let project = payload.job_info.project_name.clone();
         let timeout = payload.runner_info.job_timeout().as_secs();
@@ -90,7 +101,10 @@ impl JobRunner {
             namespace: self.namespace.clone(),
             worker_id: self.worker_id.clone(),
             build_image: image,
-            helper_image: self.helper_image.clone(),
+            helper_image: kubernetes
+                .helper_image
+                .clone()
+                .unwrap_or_else(|| self.helper_image.clone()),
             helper_binary: self.helper_binary.clone(),
             builds_dir: self.builds_dir.clone(),
             payload_json: payload_json.to_string(),
@@ -100,6 +114,7 @@ impl JobRunner {
             active_deadline_seconds: Some(timeout as i64 + 60),
             termination_grace_period_seconds: None,
             service_account: None,
+            kubernetes,
         })
     }
 
@@ -264,7 +279,7 @@ impl JobRunner {
 
     /// The whole job: create, follow, result, delete.
     pub async fn run(&self, payload_json: &str) -> Result<JobRun, JobError> {
-        let plan = self.plan(payload_json)?;
+        let plan = self.plan(payload_json, b"")?;
         self.create(&plan).await?;
         let upload = Upload::start(&self.shipper_url, self.tls.as_ref(), plan.job_id, 0).await?;
         let result = self.follow(plan.job_id, &upload, 0).await?;

@@ -7,6 +7,7 @@ pub mod kube_connect;
 pub mod link;
 pub mod log_entries;
 pub mod pod;
+pub mod pod_settings;
 pub mod run;
 pub mod settings;
 pub mod trace_upload;

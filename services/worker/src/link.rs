@@ -226,7 +226,7 @@ async fn run_assigned(worker: Arc<Worker>, assign: AssignJob) {
     let runner = &worker.runner;
     let payload = String::from_utf8_lossy(&assign.payload_json).into_owned();
     let outcome = async {
-        let plan = runner.plan(&payload)?;
+        let plan = runner.plan(&payload, &assign.runner_config_json)?;
         runner.create(&plan).await?;
         let started = JobStarted {
             pod_name: object_name(job_id),

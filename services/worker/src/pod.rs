@@ -7,12 +7,15 @@
 
 use std::collections::BTreeMap;
 
+use flotilla_config::{ContainerKind, KubernetesConfig};
 use k8s_openapi::api::core::v1::{
     Container, DownwardAPIVolumeFile, DownwardAPIVolumeSource, EmptyDirVolumeSource, ObjectFieldSelector, Pod, PodSpec,
     Secret, SecretVolumeSource, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::ByteString;
+
+use crate::pod_settings;
 
 /// Where the contract puts things inside every container.
 pub const RUN_DIR: &str = "/flotilla/run";
@@ -47,6 +50,8 @@ pub struct PodPlan {
     pub active_deadline_seconds: Option<i64>,
     pub termination_grace_period_seconds: Option<i64>,
     pub service_account: Option<String>,
+    /// The runner entry's `[runners.kubernetes]` (see `pod_settings`).
+    pub kubernetes: KubernetesConfig,
 }
 
 /// Pod and Secret names are derived from the job id, so creating them is idempotent.
@@ -55,7 +60,9 @@ pub fn object_name(job_id: u64) -> String {
 }
 
 fn labels(plan: &PodPlan) -> BTreeMap<String, String> {
-    let mut labels = plan.labels.clone();
+    // `pod_labels` first: Flotilla's own labels (which its reconciliation keys on) win.
+    let mut labels = plan.kubernetes.pod_labels.clone();
+    labels.extend(plan.labels.clone());
     labels.insert(JOB_ID_LABEL.into(), plan.job_id.to_string());
     labels.insert(WORKER_LABEL.into(), plan.worker_id.clone());
     labels.insert("app.kubernetes.io/managed-by".into(), "flotilla".into());
@@ -119,9 +126,17 @@ pub fn pod(plan: &PodPlan) -> Pod {
         mounts.push(mount("pod-info", POD_INFO_DIR, true));
         mounts
     };
+    let kube = &plan.kubernetes;
+    let helper_security = Some(pod_settings::container_security(
+        kube,
+        &kube.helper_container_security_context,
+    ));
+    let helper_resources = pod_settings::resources(kube, ContainerKind::Helper);
     let bootstrap = Container {
         name: "bootstrap".into(),
         image: Some(plan.helper_image.clone()),
+        security_context: helper_security.clone(),
+        resources: helper_resources.clone(),
         command: Some(vec![
             plan.helper_binary.clone(),
             "bootstrap".into(),
@@ -146,6 +161,8 @@ pub fn pod(plan: &PodPlan) -> Pod {
         ])),
         volume_mounts: Some(with_job),
         termination_message_policy: Some("File".into()),
+        security_context: helper_security,
+        resources: helper_resources,
         ..Default::default()
     };
     let build = Container {
@@ -161,6 +178,12 @@ pub fn pod(plan: &PodPlan) -> Pod {
         ]),
         working_dir: Some(plan.builds_dir.clone()),
         volume_mounts: Some(shared),
+        image_pull_policy: pod_settings::pull_policy(kube),
+        security_context: Some(pod_settings::container_security(
+            kube,
+            &kube.build_container_security_context,
+        )),
+        resources: pod_settings::resources(kube, ContainerKind::Build),
         ..Default::default()
     };
     let volumes = vec![
@@ -204,7 +227,11 @@ pub fn pod(plan: &PodPlan) -> Pod {
             name: Some(object_name(plan.job_id)),
             namespace: Some(plan.namespace.clone()),
             labels: Some(labels(plan)),
-            annotations: (!plan.annotations.is_empty()).then(|| plan.annotations.clone()),
+            annotations: {
+                let mut annotations = plan.annotations.clone();
+                annotations.extend(kube.pod_annotations.clone());
+                (!annotations.is_empty()).then_some(annotations)
+            },
             ..Default::default()
         },
         spec: Some(PodSpec {
@@ -213,8 +240,21 @@ pub fn pod(plan: &PodPlan) -> Pod {
             containers: vec![build, helper],
             volumes: Some(volumes),
             active_deadline_seconds: plan.active_deadline_seconds,
-            termination_grace_period_seconds: plan.termination_grace_period_seconds,
-            service_account_name: plan.service_account.clone(),
+            termination_grace_period_seconds: plan.termination_grace_period_seconds.or(kube
+                .effective_pod_termination_grace_period_seconds()
+                .map(|seconds| seconds as i64)),
+            service_account_name: plan.service_account.clone().or_else(|| kube.service_account.clone()),
+            automount_service_account_token: kube.automount_service_account_token,
+            node_selector: (!kube.node_selector.is_empty()).then(|| kube.node_selector.clone()),
+            tolerations: pod_settings::tolerations(kube),
+            scheduler_name: kube.scheduler_name.clone(),
+            priority_class_name: kube.priority_class_name.clone(),
+            runtime_class_name: kube.runtime_class_name.clone(),
+            dns_policy: kube.dns_policy.map(|policy| policy.as_kubernetes().to_string()),
+            dns_config: pod_settings::dns_config(kube),
+            host_aliases: pod_settings::host_aliases(kube),
+            image_pull_secrets: pod_settings::image_pull_secrets(kube),
+            security_context: pod_settings::pod_security(&kube.pod_security_context),
             ..Default::default()
         }),
         ..Default::default()
@@ -241,6 +281,7 @@ mod tests {
             active_deadline_seconds: Some(3601),
             termination_grace_period_seconds: None,
             service_account: None,
+            kubernetes: KubernetesConfig::default(),
         }
     }
 
