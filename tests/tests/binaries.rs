@@ -121,3 +121,31 @@ fn the_demo_fleet_runs_the_demo_pipeline() {
         assert!(ran_there > 0, "work landed on {cluster}:\n{said}");
     }
 }
+
+#[test]
+fn render_pod_prints_what_the_worker_would_create() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("job.json");
+    std::fs::write(
+        &job,
+        r#"{"id": 5, "token": "glcbt-do-not-print", "job_info": {"name": "build", "project_name": "app"},
+            "runner_info": {"timeout": 600}, "steps": [], "variables": [], "image": {"name": "rust:1"}}"#,
+    )
+    .unwrap();
+    let output = binary("flotilla-worker")
+        .args(["render-pod", "--config"])
+        .arg(root().join("deploy/demo/coordinator.toml"))
+        .arg("--job")
+        .arg(&job)
+        .env("GITLAB_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    let said = text(&output);
+    assert!(output.status.success(), "{said}");
+    assert!(said.contains("kind: Secret") && said.contains("kind: Pod"), "{said}");
+    assert!(
+        said.contains("name: flotilla-job-5") && said.contains("image: rust:1"),
+        "{said}"
+    );
+    assert!(!said.contains("glcbt-do-not-print"), "the job token stays out: {said}");
+}

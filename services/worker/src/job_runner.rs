@@ -6,14 +6,13 @@
 
 use std::time::Duration;
 
-use flotilla_config::{KubernetesConfig, RunnerConfig};
-use flotilla_gitlab::types::JobPayload;
 use futures::AsyncBufReadExt;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{Api, DeleteParams, LogParams, PostParams};
 use serde::Deserialize;
 
 use crate::log_entries::split_line;
+use crate::plan::{plan, PodDefaults};
 use crate::pod::{object_name, owned_by, pod, secret, PodPlan};
 use crate::trace_upload::Upload;
 
@@ -71,51 +70,21 @@ pub struct JobRunner {
 }
 
 impl JobRunner {
-    /// The Pod of a job: its payload, and its runner entry's settings as the coordinator
-    /// handed them (`runner_config_json`; empty: every default).
-    pub fn plan(&self, payload_json: &str, runner_config_json: &[u8]) -> Result<PodPlan, JobError> {
-        let payload = JobPayload::from_slice(payload_json.as_bytes()).map_err(|e| JobError::Payload(e.to_string()))?;
-        let kubernetes = if runner_config_json.is_empty() {
-            KubernetesConfig::default()
-        } else {
-            serde_json::from_slice::<RunnerConfig>(runner_config_json)
-                .map_err(|e| JobError::Payload(format!("the runner entry's settings cannot be read: {e}")))?
-                .kubernetes
-        };
-        let image = payload
-            .image
-            .as_ref()
-            .map(|i| i.name.clone())
-            .filter(|n| !n.is_empty())
-            .or_else(|| kubernetes.image.clone())
-            .unwrap_or_else(|| self.default_image.clone());
-        let project = payload.job_info.project_name.clone();
-        let timeout = payload.runner_info.job_timeout().as_secs();
-        let runtime = serde_json::json!({
-            "builds_dir": self.builds_dir,
-            "project_dir": format!("{}/{}", self.builds_dir, if project.is_empty() { "project" } else { &project }),
-            "timeout_seconds": timeout,
-        });
-        Ok(PodPlan {
-            job_id: payload.id,
+    /// What this worker decides about every job Pod.
+    pub fn defaults(&self) -> PodDefaults {
+        PodDefaults {
             namespace: self.namespace.clone(),
             worker_id: self.worker_id.clone(),
-            build_image: image,
-            helper_image: kubernetes
-                .helper_image
-                .clone()
-                .unwrap_or_else(|| self.helper_image.clone()),
+            helper_image: self.helper_image.clone(),
             helper_binary: self.helper_binary.clone(),
+            default_image: self.default_image.clone(),
             builds_dir: self.builds_dir.clone(),
-            payload_json: payload_json.to_string(),
-            runtime_json: runtime.to_string(),
-            labels: Default::default(),
-            annotations: Default::default(),
-            active_deadline_seconds: Some(timeout as i64 + 60),
-            termination_grace_period_seconds: None,
-            service_account: None,
-            kubernetes,
-        })
+        }
+    }
+
+    /// The Pod of a job (see [`crate::plan::plan`]).
+    pub fn plan(&self, payload_json: &str, runner_config_json: &[u8]) -> Result<PodPlan, JobError> {
+        plan(&self.defaults(), payload_json, runner_config_json).map_err(JobError::Payload)
     }
 
     fn pods(&self) -> Api<Pod> {

@@ -1,0 +1,70 @@
+//! From a job (GitLab's payload) and its runner entry's settings to the [`PodPlan`]: everything
+//! that decides the job's Pod and Secret. Pure: no cluster is needed, so `render-pod` shows an
+//! operator exactly what the worker would create.
+
+use flotilla_config::{KubernetesConfig, RunnerConfig};
+use flotilla_gitlab::types::JobPayload;
+
+use crate::pod::PodPlan;
+
+/// What the worker itself decides about every job Pod (its file's `[worker]` and `[kubernetes]`).
+#[derive(Debug, Clone)]
+pub struct PodDefaults {
+    pub namespace: String,
+    pub worker_id: String,
+    pub helper_image: String,
+    /// Path of `flotilla-helper` in the helper image.
+    pub helper_binary: String,
+    /// The job image when neither the job nor the runner entry names one.
+    pub default_image: String,
+    pub builds_dir: String,
+}
+
+/// The Pod of a job: its payload, and its runner entry's settings as the coordinator handed
+/// them (`runner_config_json`, a `[[runners]]` entry as JSON; empty: every default). The
+/// error says what is wrong, for the job's log.
+pub fn plan(defaults: &PodDefaults, payload_json: &str, runner_config_json: &[u8]) -> Result<PodPlan, String> {
+    let payload = JobPayload::from_slice(payload_json.as_bytes()).map_err(|e| e.to_string())?;
+    let kubernetes = if runner_config_json.is_empty() {
+        KubernetesConfig::default()
+    } else {
+        serde_json::from_slice::<RunnerConfig>(runner_config_json)
+            .map_err(|e| format!("the runner entry's settings cannot be read: {e}"))?
+            .kubernetes
+    };
+    let image = payload
+        .image
+        .as_ref()
+        .map(|i| i.name.clone())
+        .filter(|n| !n.is_empty())
+        .or_else(|| kubernetes.image.clone())
+        .unwrap_or_else(|| defaults.default_image.clone());
+    let project = payload.job_info.project_name.clone();
+    let timeout = payload.runner_info.job_timeout().as_secs();
+    let builds_dir = &defaults.builds_dir;
+    let runtime = serde_json::json!({
+        "builds_dir": builds_dir,
+        "project_dir": format!("{builds_dir}/{}", if project.is_empty() { "project" } else { &project }),
+        "timeout_seconds": timeout,
+    });
+    Ok(PodPlan {
+        job_id: payload.id,
+        namespace: defaults.namespace.clone(),
+        worker_id: defaults.worker_id.clone(),
+        build_image: image,
+        helper_image: kubernetes
+            .helper_image
+            .clone()
+            .unwrap_or_else(|| defaults.helper_image.clone()),
+        helper_binary: defaults.helper_binary.clone(),
+        builds_dir: builds_dir.clone(),
+        payload_json: payload_json.to_string(),
+        runtime_json: runtime.to_string(),
+        labels: Default::default(),
+        annotations: Default::default(),
+        active_deadline_seconds: Some(timeout as i64 + 60),
+        termination_grace_period_seconds: None,
+        service_account: None,
+        kubernetes,
+    })
+}
