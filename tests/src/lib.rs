@@ -184,6 +184,8 @@ pub struct FleetSpec<'a> {
     pub overflow_pools: Vec<OverflowPool>,
     /// The runner entry's `cluster_selector`.
     pub runner_selector: ClusterSelector,
+    /// The runner entry as the coordinator hands it to workers (JSON; `{}`: every default).
+    pub runner_config_json: String,
     /// Heartbeats, worker loss and how long a lost worker (or a job no worker can take) waits.
     pub workers: WorkerTiming,
     pub tls: Option<&'a Pki>,
@@ -203,6 +205,7 @@ impl FleetSpec<'_> {
                 .collect(),
             overflow_pools: Vec::new(),
             runner_selector: ClusterSelector::default(),
+            runner_config_json: "{}".into(),
             workers: WorkerTiming {
                 heartbeat_interval: Duration::from_millis(200),
                 worker_timeout: Duration::from_secs(2),
@@ -274,7 +277,7 @@ pub async fn start_fleet(spec: FleetSpec<'_>) -> Fleet {
                         limit: 0,
                         output_limit_bytes: 4 << 20,
                         cluster_selector: spec.runner_selector.clone(),
-                        config_json: "{}".into(),
+                        config_json: spec.runner_config_json.clone(),
                     }],
                     credentials: Credentials {
                         pool_tokens: spec

@@ -46,8 +46,8 @@ pub struct JobRun {
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
-    #[error("the job payload is not usable: {0}")]
-    Payload(String),
+    #[error(transparent)]
+    Plan(#[from] crate::plan::PlanError),
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
     #[error(transparent)]
@@ -84,7 +84,7 @@ impl JobRunner {
 
     /// The Pod of a job (see [`crate::plan::plan`]).
     pub fn plan(&self, payload_json: &str, runner_config_json: &[u8]) -> Result<PodPlan, JobError> {
-        plan(&self.defaults(), payload_json, runner_config_json).map_err(JobError::Payload)
+        Ok(plan(&self.defaults(), payload_json, runner_config_json)?)
     }
 
     fn pods(&self) -> Api<Pod> {

@@ -6,6 +6,7 @@ pub mod job_runner;
 pub mod kube_connect;
 pub mod link;
 pub mod log_entries;
+pub mod overwrites;
 pub mod plan;
 pub mod pod;
 pub mod pod_settings;

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::book::JobBook;
 use crate::job_runner::{HelperResult, JobError, JobRunner};
+use crate::plan::PlanError;
 use crate::pod::object_name;
 use crate::trace_upload::{durable_offset, Upload};
 
@@ -277,8 +278,13 @@ fn ended(worker: &Worker, job_id: u64, outcome: Result<(HelperResult, u64), JobE
         }),
         Err(error) => {
             tracing::error!(job_id, %error, "the job could not run");
+            // A refused overwrite is the job's (or its configuration's) doing, not the system's.
+            let failure_reason = match &error {
+                JobError::Plan(PlanError::Refused(_)) => "runner_configuration_error",
+                _ => "runner_system_failure",
+            };
             job_event::Event::Rejected(JobRejected {
-                failure_reason: "runner_system_failure".into(),
+                failure_reason: failure_reason.into(),
                 message: error.to_string(),
             })
         }

@@ -5,6 +5,7 @@
 use flotilla_config::{KubernetesConfig, RunnerConfig};
 use flotilla_gitlab::types::JobPayload;
 
+use crate::overwrites::{self, Refused};
 use crate::pod::PodPlan;
 
 /// What the worker itself decides about every job Pod (its file's `[worker]` and `[kubernetes]`).
@@ -20,18 +21,33 @@ pub struct PodDefaults {
     pub builds_dir: String,
 }
 
-/// The Pod of a job: its payload, and its runner entry's settings as the coordinator handed
-/// them (`runner_config_json`, a `[[runners]]` entry as JSON; empty: every default). The
-/// error says what is wrong, for the job's log.
-pub fn plan(defaults: &PodDefaults, payload_json: &str, runner_config_json: &[u8]) -> Result<PodPlan, String> {
-    let payload = JobPayload::from_slice(payload_json.as_bytes()).map_err(|e| e.to_string())?;
-    let kubernetes = if runner_config_json.is_empty() {
+/// Why a job gets no Pod; the text goes to the job's log.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("the job payload is not usable: {0}")]
+    Payload(String),
+    #[error("the runner entry's settings cannot be read: {0}")]
+    Settings(String),
+    /// A `KUBERNETES_*` overwrite the runner entry does not allow (`runner_configuration_error`).
+    #[error("couldn't prepare overwrites: {0}")]
+    Refused(#[from] Refused),
+}
+
+/// The Pod of a job: its payload with its `KUBERNETES_*` overwrites, and its runner entry's
+/// settings as the coordinator handed them (`runner_config_json`, a `[[runners]]` entry as
+/// JSON; empty: every default).
+pub fn plan(defaults: &PodDefaults, payload_json: &str, runner_config_json: &[u8]) -> Result<PodPlan, PlanError> {
+    let payload = JobPayload::from_slice(payload_json.as_bytes()).map_err(|e| PlanError::Payload(e.to_string()))?;
+    let mut kubernetes = if runner_config_json.is_empty() {
         KubernetesConfig::default()
     } else {
         serde_json::from_slice::<RunnerConfig>(runner_config_json)
-            .map_err(|e| format!("the runner entry's settings cannot be read: {e}"))?
+            .map_err(|e| PlanError::Settings(e.to_string()))?
             .kubernetes
     };
+    for line in overwrites::apply(&mut kubernetes, &payload.variables)? {
+        tracing::info!(job_id = payload.id, "{line}");
+    }
     let image = payload
         .image
         .as_ref()

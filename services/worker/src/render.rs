@@ -17,7 +17,7 @@ pub enum RenderError {
     NoRunners,
     #[error("config.toml has several runner entries ({0}): name one with --runner")]
     WhichRunner(String),
-    #[error("the job payload: {0}")]
+    #[error("{0}")]
     Job(String),
 }
 
@@ -72,7 +72,7 @@ pub fn render(
     };
     // Exactly what the coordinator hands the worker: the entry as JSON.
     let entry_json = serde_json::to_vec(entry).expect("a runner entry always serialises");
-    let plan = plan(defaults, payload_json, &entry_json).map_err(RenderError::Job)?;
+    let plan = plan(defaults, payload_json, &entry_json).map_err(|e| RenderError::Job(e.to_string()))?;
     let mut secret = serde_json::to_value(secret(&plan)).expect("a Secret serialises");
     if let Some(Value::Object(data)) = secret.get_mut("data") {
         for value in data.values_mut() {
@@ -135,7 +135,10 @@ mod tests {
             "config.toml has no runner entry named \"nope\" (names: \"k8s\")"
         );
         let error = render(&config, None, &defaults(None), "{not json").unwrap_err();
-        assert!(error.to_string().starts_with("the job payload: "), "{error}");
+        assert!(
+            error.to_string().starts_with("the job payload is not usable: "),
+            "{error}"
+        );
     }
 
     use serde::Deserialize;

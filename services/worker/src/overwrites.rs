@@ -1,0 +1,279 @@
+//! Per-job overwrites: `KUBERNETES_*` job variables that change the runner entry's
+//! `[runners.kubernetes]` for one job, each gated by its `*_overwrite_allowed` pattern or
+//! `*_overwrite_max_allowed` quantity, as the official runner's `overwrites.go` does.
+//!
+//! Two deliberate differences, for security (docs/kubernetes-keywords.md):
+//! - patterns must match the **whole** value (`ci-.*` does not admit `prod-ci-x`), where the
+//!   official runner's Go `MatchString` accepts a match anywhere;
+//! - an overwrite variable whose gate is not configured **fails the job** naming the variable
+//!   and the missing key, where the official runner ignores it silently.
+//!
+//! An empty variable means "no overwrite". A refused overwrite fails the job with
+//! `runner_configuration_error`; the accepted ones are listed for the job log.
+
+use flotilla_config::{KubernetesConfig, OverwritePattern, Quantity};
+use flotilla_gitlab::types::JobVariable;
+
+/// An overwrite the runner entry does not allow, naming the variable and the rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}={value:?}: {rule}")]
+pub struct Refused {
+    pub variable: String,
+    pub value: String,
+    pub rule: String,
+}
+
+/// The resource overwrites: variable suffix, the key it sets, and the key that caps it.
+const RESOURCES: [(&str, &str); 18] = [
+    ("CPU_LIMIT", "cpu_limit"),
+    ("CPU_REQUEST", "cpu_request"),
+    ("MEMORY_LIMIT", "memory_limit"),
+    ("MEMORY_REQUEST", "memory_request"),
+    ("EPHEMERAL_STORAGE_LIMIT", "ephemeral_storage_limit"),
+    ("EPHEMERAL_STORAGE_REQUEST", "ephemeral_storage_request"),
+    ("HELPER_CPU_LIMIT", "helper_cpu_limit"),
+    ("HELPER_CPU_REQUEST", "helper_cpu_request"),
+    ("HELPER_MEMORY_LIMIT", "helper_memory_limit"),
+    ("HELPER_MEMORY_REQUEST", "helper_memory_request"),
+    ("HELPER_EPHEMERAL_STORAGE_LIMIT", "helper_ephemeral_storage_limit"),
+    ("HELPER_EPHEMERAL_STORAGE_REQUEST", "helper_ephemeral_storage_request"),
+    ("SERVICE_CPU_LIMIT", "service_cpu_limit"),
+    ("SERVICE_CPU_REQUEST", "service_cpu_request"),
+    ("SERVICE_MEMORY_LIMIT", "service_memory_limit"),
+    ("SERVICE_MEMORY_REQUEST", "service_memory_request"),
+    ("SERVICE_EPHEMERAL_STORAGE_LIMIT", "service_ephemeral_storage_limit"),
+    ("SERVICE_EPHEMERAL_STORAGE_REQUEST", "service_ephemeral_storage_request"),
+];
+
+/// Official overwrites not applied yet (issue 5).
+const NOT_YET: [&str; 3] = ["NAMESPACE_OVERWRITE", "BEARER_TOKEN", "POD_"];
+
+/// Applies the job's overwrites to `kube`; returns a line per accepted overwrite.
+pub fn apply(kube: &mut KubernetesConfig, variables: &[JobVariable]) -> Result<Vec<String>, Refused> {
+    let mut applied = Vec::new();
+    for variable in variables
+        .iter()
+        .filter(|v| v.key.starts_with("KUBERNETES_") && !v.value.is_empty())
+    {
+        let (key, value) = (variable.key.as_str(), variable.value.as_str());
+        let refused = |rule: String| Refused {
+            variable: key.to_string(),
+            value: value.to_string(),
+            rule,
+        };
+        let gate = |pattern: &Option<OverwritePattern>, setting: &str, shown: &str| match pattern {
+            None => Err(refused(format!(
+                "overwrites are not allowed: {setting} is not configured"
+            ))),
+            Some(pattern) if pattern.is_full_match(shown) => Ok(()),
+            Some(pattern) => Err(refused(format!("does not match {setting} {:?}", pattern.as_str()))),
+        };
+        let suffix = key.trim_start_matches("KUBERNETES_");
+        if key == "KUBERNETES_SERVICE_ACCOUNT_OVERWRITE" {
+            gate(
+                &kube.service_account_overwrite_allowed,
+                "service_account_overwrite_allowed",
+                value,
+            )?;
+            kube.service_account = Some(value.to_string());
+        } else if map_overwrite(suffix, "POD_LABELS_").is_some() {
+            gate(
+                &kube.pod_labels_overwrite_allowed,
+                "pod_labels_overwrite_allowed",
+                value,
+            )?;
+            let (k, v) = pair_of(value).ok_or_else(|| refused("must be written key=value".into()))?;
+            if k.ends_with("runner.gitlab.com") || k.starts_with("flotilla.io/") {
+                return Err(refused(format!("the label {k:?} belongs to the runner")));
+            }
+            kube.pod_labels.insert(k, v);
+        } else if map_overwrite(suffix, "POD_ANNOTATIONS_").is_some() {
+            gate(
+                &kube.pod_annotations_overwrite_allowed,
+                "pod_annotations_overwrite_allowed",
+                value,
+            )?;
+            let (k, v) = pair_of(value).ok_or_else(|| refused("must be written key=value".into()))?;
+            kube.pod_annotations.insert(k, v);
+        } else if map_overwrite(suffix, "NODE_SELECTOR_").is_some() {
+            gate(
+                &kube.node_selector_overwrite_allowed,
+                "node_selector_overwrite_allowed",
+                value,
+            )?;
+            let (k, v) = pair_of(value).ok_or_else(|| refused("must be written key=value".into()))?;
+            kube.node_selector.insert(k, v);
+        } else if map_overwrite(suffix, "NODE_TOLERATIONS_").is_some() {
+            gate(
+                &kube.node_tolerations_overwrite_allowed,
+                "node_tolerations_overwrite_allowed",
+                value,
+            )?;
+            let (entry, effect) = value.rsplit_once(':').unwrap_or((value, ""));
+            let effect = serde_json::from_value(serde_json::Value::String(effect.to_string()))
+                .map_err(|e| refused(format!("the effect: {e}")))?;
+            flotilla_config::kubernetes::scheduling::Toleration::parse(entry, effect).map_err(refused)?;
+            kube.node_tolerations.insert(entry.to_string(), effect);
+        } else if let Some((_, field)) = RESOURCES.iter().find(|(name, _)| *name == suffix) {
+            let requested = Quantity::parse(value).map_err(|e| refused(format!("is not a quantity: {e}")))?;
+            let cap_key = format!("{field}_overwrite_max_allowed");
+            let max = quantity_of(kube, &cap_key);
+            match max {
+                None => {
+                    return Err(refused(format!(
+                        "overwrites are not allowed: {cap_key} is not configured"
+                    )))
+                }
+                Some(max) if requested > max => {
+                    return Err(refused(format!("is more than {cap_key} ({max})")));
+                }
+                Some(_) => set_quantity(kube, field, requested).map_err(refused)?,
+            }
+        } else if NOT_YET.iter().any(|name| suffix.starts_with(name)) {
+            // An official overwrite Flotilla does not apply yet: refusing says so instead of
+            // running the job differently than asked.
+            return Err(refused("is not an overwrite Flotilla supports yet".into()));
+        } else {
+            // Any other KUBERNETES_* variable is the job's own business (deploy jobs have them).
+            continue;
+        }
+        applied.push(format!("{key} overwrites the runner's setting with {value:?}"));
+    }
+    Ok(applied)
+}
+
+/// `Some(suffix)` when `key` is `<prefix><anything>`.
+fn map_overwrite<'a>(key: &'a str, prefix: &str) -> Option<&'a str> {
+    key.strip_prefix(prefix)
+}
+
+fn pair_of(value: &str) -> Option<(String, String)> {
+    let (k, v) = value.split_once('=')?;
+    (!k.is_empty()).then(|| (k.to_string(), v.to_string()))
+}
+
+fn quantity_of(kube: &KubernetesConfig, key: &str) -> Option<Quantity> {
+    let value = serde_json::to_value(kube).ok()?;
+    value
+        .get(key)
+        .and_then(|v| v.as_str())
+        .and_then(|text| Quantity::parse(text).ok())
+}
+
+/// Sets one quantity keyword through the settings' own (de)serialisation, so the keyword
+/// names live in one place (crates/config).
+fn set_quantity(kube: &mut KubernetesConfig, field: &str, quantity: Quantity) -> Result<(), String> {
+    let mut value = serde_json::to_value(&*kube).map_err(|e| e.to_string())?;
+    value[field] = serde_json::Value::String(quantity.to_string());
+    *kube = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kube(text: &str) -> KubernetesConfig {
+        let file = format!(
+            "[[runners]]\nurl = \"https://g.example.com\"\ntoken = \"t\"\nexecutor = \"kubernetes\"\n[runners.kubernetes]\n{text}"
+        );
+        flotilla_config::runner_config_from_str(&file).unwrap().config.runners[0]
+            .kubernetes
+            .clone()
+    }
+
+    fn var(key: &str, value: &str) -> JobVariable {
+        JobVariable::public(key, value)
+    }
+
+    #[test]
+    fn resources_are_capped_by_their_max() {
+        let mut config = kube("cpu_limit = \"1\"\ncpu_limit_overwrite_max_allowed = \"2\"");
+        let applied = apply(&mut config, &[var("KUBERNETES_CPU_LIMIT", "1500m")]).unwrap();
+        assert_eq!(config.cpu_limit.unwrap().to_string(), "1500m");
+        assert_eq!(
+            applied,
+            ["KUBERNETES_CPU_LIMIT overwrites the runner's setting with \"1500m\""]
+        );
+        let refused = apply(
+            &mut kube("cpu_limit_overwrite_max_allowed = \"2\""),
+            &[var("KUBERNETES_CPU_LIMIT", "3")],
+        )
+        .unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "KUBERNETES_CPU_LIMIT=\"3\": is more than cpu_limit_overwrite_max_allowed (2)"
+        );
+    }
+
+    #[test]
+    fn an_overwrite_without_its_gate_is_refused_not_ignored() {
+        let refused = apply(&mut kube(""), &[var("KUBERNETES_MEMORY_REQUEST", "1Gi")]).unwrap_err();
+        assert_eq!(
+            refused.rule,
+            "overwrites are not allowed: memory_request_overwrite_max_allowed is not configured"
+        );
+        assert!(
+            apply(&mut kube(""), &[var("KUBERNETES_MEMORY_REQUEST", "")])
+                .unwrap()
+                .is_empty(),
+            "empty: none"
+        );
+    }
+
+    #[test]
+    fn patterns_must_match_the_whole_value() {
+        let mut config = kube("service_account_overwrite_allowed = \"ci-.*\"");
+        apply(
+            &mut config,
+            &[var("KUBERNETES_SERVICE_ACCOUNT_OVERWRITE", "ci-deployer")],
+        )
+        .unwrap();
+        assert_eq!(config.service_account.as_deref(), Some("ci-deployer"));
+        let refused = apply(&mut config, &[var("KUBERNETES_SERVICE_ACCOUNT_OVERWRITE", "prod-ci-x")]).unwrap_err();
+        assert_eq!(
+            refused.rule,
+            "does not match service_account_overwrite_allowed \"ci-.*\""
+        );
+    }
+
+    #[test]
+    fn labels_annotations_node_selector_and_tolerations() {
+        let mut config = kube(
+            "pod_labels_overwrite_allowed = \"team=.*\"\npod_annotations_overwrite_allowed = \".*\"\nnode_selector_overwrite_allowed = \"disk=ssd\"\nnode_tolerations_overwrite_allowed = \".*\"",
+        );
+        apply(
+            &mut config,
+            &[
+                var("KUBERNETES_POD_LABELS_1", "team=web"),
+                var("KUBERNETES_POD_ANNOTATIONS_X", "example.com/why=release"),
+                var("KUBERNETES_NODE_SELECTOR_DISK", "disk=ssd"),
+                var("KUBERNETES_NODE_TOLERATIONS_GPU", "gpu=true:NoSchedule"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.pod_labels["team"], "web");
+        assert_eq!(config.pod_annotations["example.com/why"], "release");
+        assert_eq!(config.node_selector["disk"], "ssd");
+        assert!(config.node_tolerations.contains_key("gpu=true"));
+        let refused = apply(&mut config, &[var("KUBERNETES_POD_LABELS_2", "team")]).unwrap_err();
+        assert_eq!(refused.rule, "does not match pod_labels_overwrite_allowed \"team=.*\"");
+    }
+
+    #[test]
+    fn unsupported_overwrites_are_refused_by_name() {
+        let refused = apply(&mut kube(""), &[var("KUBERNETES_NAMESPACE_OVERWRITE", "ci-x")]).unwrap_err();
+        assert_eq!(refused.variable, "KUBERNETES_NAMESPACE_OVERWRITE");
+        assert!(
+            refused.rule.contains("not an overwrite Flotilla supports yet"),
+            "{refused}"
+        );
+        let refused = apply(&mut kube(""), &[var("KUBERNETES_POD_CPU_LIMIT", "2")]).unwrap_err();
+        assert_eq!(refused.variable, "KUBERNETES_POD_CPU_LIMIT");
+        let others = apply(&mut kube(""), &[var("KUBERNETES_VERSION", "1.30")]).unwrap();
+        assert!(
+            others.is_empty(),
+            "a deploy job's own KUBERNETES_* variable is not an overwrite"
+        );
+    }
+}

@@ -1,0 +1,74 @@
+//! Per-job `KUBERNETES_*` overwrites through the whole fleet (issue 5): one the runner entry
+//! allows changes the job's Pod; one it does not fails the job in GitLab with
+//! `runner_configuration_error` and says which variable and which rule — and the worker goes
+//! on with the next job.
+
+use flotilla_e2e::gitlab::{all_finished, gitlab};
+use flotilla_e2e::{start_fleet, FleetSpec};
+use gitlab_sim::{Expect, JobSpec, JobState};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::Api;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn allowed_overwrites_shape_the_pod_and_refused_ones_fail_the_job() {
+    let sim = gitlab().await;
+    let entry = r#"
+[[runners]]
+  url = "https://gitlab.example.com"
+  token = "t"
+  executor = "kubernetes"
+  [runners.kubernetes]
+    cpu_limit = "1"
+    cpu_limit_overwrite_max_allowed = "2"
+"#;
+    let runner = &flotilla_config::runner_config_from_str(entry).unwrap().config.runners[0];
+    let mut spec = FleetSpec::new(sim.url(), &sim.runner_tokens()[0], 1, 2);
+    spec.runner_config_json = serde_json::to_string(runner).unwrap();
+    let fleet = start_fleet(spec).await;
+
+    // Kept until it is checked: the Pod stays while the job sleeps.
+    let allowed = sim
+        .add_job(
+            JobSpec::new("allowed", ["sleep 2"])
+                .variable("GIT_STRATEGY", "none")
+                .variable("KUBERNETES_CPU_LIMIT", "1500m"),
+        )
+        .unwrap();
+    let mut too_much = JobSpec::new("too-much", ["echo never runs"])
+        .variable("GIT_STRATEGY", "none")
+        .variable("KUBERNETES_CPU_LIMIT", "3");
+    too_much.expect = Expect::Failed;
+    let too_much = sim.add_job(too_much).unwrap();
+
+    let pods: Api<Pod> = Api::default_namespaced(fleet.workers[0].0.kube.clone());
+    let name = flotilla_worker::pod::object_name(allowed);
+    let pod = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            if let Ok(pod) = pods.get(&name).await {
+                return pod;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the allowed job's Pod is created");
+    let build = &pod.spec.unwrap().containers[0];
+    assert_eq!(
+        build.resources.as_ref().unwrap().limits.as_ref().unwrap()["cpu"].0,
+        "1500m"
+    );
+
+    all_finished(&sim).await;
+    assert_eq!(sim.job(allowed).unwrap().state, JobState::Success);
+    let refused = sim.job(too_much).unwrap();
+    assert_eq!(refused.state, JobState::Failed);
+    assert_eq!(refused.failure_reason.as_deref(), Some("runner_configuration_error"));
+    let trace = refused.trace_text();
+    assert!(
+        trace.contains(
+            "couldn't prepare overwrites: KUBERNETES_CPU_LIMIT=\"3\": is more than cpu_limit_overwrite_max_allowed (2)"
+        ),
+        "{trace}"
+    );
+    assert!(!trace.contains("never runs"));
+}
