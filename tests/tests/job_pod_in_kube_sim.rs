@@ -54,6 +54,7 @@ fn plan(job_id: u64, payload: &Value, kubernetes: KubernetesConfig) -> PodPlan {
         termination_grace_period_seconds: Some(5),
         service_account: None,
         kubernetes,
+        services: Vec::new(),
     }
 }
 

@@ -12,5 +12,6 @@ pub mod pod;
 pub mod pod_settings;
 pub mod render;
 pub mod run;
+pub mod services;
 pub mod settings;
 pub mod trace_upload;

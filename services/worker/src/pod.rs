@@ -9,13 +9,14 @@ use std::collections::BTreeMap;
 
 use flotilla_config::{ContainerKind, KubernetesConfig};
 use k8s_openapi::api::core::v1::{
-    Container, DownwardAPIVolumeFile, DownwardAPIVolumeSource, EmptyDirVolumeSource, ObjectFieldSelector, Pod, PodSpec,
-    Secret, SecretVolumeSource, Volume, VolumeMount,
+    Container, ContainerPort, DownwardAPIVolumeFile, DownwardAPIVolumeSource, EmptyDirVolumeSource, EnvVar, HostAlias,
+    ObjectFieldSelector, Pod, PodSpec, Secret, SecretVolumeSource, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::ByteString;
 
 use crate::pod_settings;
+use crate::services::ServicePlan;
 
 /// Where the contract puts things inside every container.
 pub const RUN_DIR: &str = "/flotilla/run";
@@ -52,6 +53,8 @@ pub struct PodPlan {
     pub service_account: Option<String>,
     /// The runner entry's `[runners.kubernetes]` (see `pod_settings`).
     pub kubernetes: KubernetesConfig,
+    /// The `svc-N` containers.
+    pub services: Vec<ServicePlan>,
 }
 
 /// Pod and Secret names are derived from the job id, so creating them is idempotent.
@@ -111,6 +114,66 @@ fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
 
 fn words(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
+}
+
+/// The `svc-N` containers: the service image with its entrypoint and command replaced as the
+/// job (or the runner entry) says, its variables, ports, service resources and security context.
+fn service_containers(plan: &PodPlan) -> Vec<Container> {
+    let kube = &plan.kubernetes;
+    plan.services
+        .iter()
+        .enumerate()
+        .map(|(n, service)| Container {
+            name: format!("svc-{n}"),
+            image: Some(service.image.clone()),
+            command: (!service.entrypoint.is_empty()).then(|| service.entrypoint.clone()),
+            args: (!service.command.is_empty()).then(|| service.command.clone()),
+            env: (!service.env.is_empty()).then(|| {
+                service
+                    .env
+                    .iter()
+                    .map(|(name, value)| EnvVar {
+                        name: name.clone(),
+                        value: Some(value.clone()),
+                        ..Default::default()
+                    })
+                    .collect()
+            }),
+            ports: (!service.ports.is_empty()).then(|| {
+                service
+                    .ports
+                    .iter()
+                    .map(|port| ContainerPort {
+                        container_port: i32::from(*port),
+                        ..Default::default()
+                    })
+                    .collect()
+            }),
+            image_pull_policy: pod_settings::pull_policy(kube),
+            resources: pod_settings::resources(kube, ContainerKind::Service),
+            security_context: Some(pod_settings::container_security(
+                kube,
+                &kube.service_container_security_context,
+            )),
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// The services' aliases on 127.0.0.1 first (the Pod's containers share its network), then
+/// the runner entry's `host_aliases`.
+fn host_aliases(plan: &PodPlan) -> Option<Vec<HostAlias>> {
+    let mut aliases: Vec<String> = plan.services.iter().flat_map(|s| s.aliases.clone()).collect();
+    aliases.dedup();
+    let services = (!aliases.is_empty()).then(|| HostAlias {
+        ip: "127.0.0.1".into(),
+        hostnames: Some(aliases),
+    });
+    let all: Vec<HostAlias> = services
+        .into_iter()
+        .chain(pod_settings::host_aliases(&plan.kubernetes).unwrap_or_default())
+        .collect();
+    (!all.is_empty()).then_some(all)
 }
 
 /// The job Pod.
@@ -237,7 +300,7 @@ pub fn pod(plan: &PodPlan) -> Pod {
         spec: Some(PodSpec {
             restart_policy: Some("Never".into()),
             init_containers: Some(vec![bootstrap]),
-            containers: vec![build, helper],
+            containers: [build, helper].into_iter().chain(service_containers(plan)).collect(),
             volumes: Some(volumes),
             active_deadline_seconds: plan.active_deadline_seconds,
             termination_grace_period_seconds: plan.termination_grace_period_seconds.or(kube
@@ -252,7 +315,7 @@ pub fn pod(plan: &PodPlan) -> Pod {
             runtime_class_name: kube.runtime_class_name.clone(),
             dns_policy: kube.dns_policy.map(|policy| policy.as_kubernetes().to_string()),
             dns_config: pod_settings::dns_config(kube),
-            host_aliases: pod_settings::host_aliases(kube),
+            host_aliases: host_aliases(plan),
             image_pull_secrets: pod_settings::image_pull_secrets(kube),
             security_context: pod_settings::pod_security(&kube.pod_security_context),
             ..Default::default()
@@ -282,6 +345,7 @@ mod tests {
             termination_grace_period_seconds: None,
             service_account: None,
             kubernetes: KubernetesConfig::default(),
+            services: Vec::new(),
         }
     }
 
