@@ -159,7 +159,10 @@ async fn a_failing_script_reports_its_exit_code() {
 /// labels, annotations, tolerations, capabilities and resources.
 #[tokio::test(flavor = "multi_thread")]
 async fn runner_kubernetes_settings_shape_the_pod() {
-    let (_sim, client, _dir) = cluster().await;
+    let (_sim, client, dir) = cluster().await;
+    let shared = dir.path().join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::fs::write(shared.join("hello.txt"), "from the host path\n").unwrap();
     let text = r#"
 [[runners]]
   url = "https://gitlab.example.com"
@@ -179,13 +182,34 @@ async fn runner_kubernetes_settings_shape_the_pod() {
     [[runners.kubernetes.host_aliases]]
       ip = "10.9.8.7"
       hostnames = ["registry.internal"]
-"#;
-    let kubernetes = flotilla_config::runner_config_from_str(text).unwrap().config.runners[0]
+    [[runners.kubernetes.volumes.host_path]]
+      name = "shared"
+      mount_path = "/mnt/shared"
+      host_path = "@SHARED@"
+      read_only = true
+    [[runners.kubernetes.volumes.empty_dir]]
+      name = "scratch"
+      mount_path = "/scratch"
+"#
+    .replace("@SHARED@", &shared.display().to_string());
+    let kubernetes = flotilla_config::runner_config_from_str(&text).unwrap().config.runners[0]
         .kubernetes
         .clone();
-    let (log, result) = run_job_with(&client, 103, &["grep registry.internal /etc/hosts"], kubernetes).await;
+    let script = [
+        "grep registry.internal /etc/hosts",
+        "cat /mnt/shared/hello.txt",
+        "echo scratch-works > /scratch/x && cat /scratch/x",
+        "if touch /mnt/shared/nope 2>/dev/null; then echo writable; else echo read-only-as-configured; fi",
+    ];
+    let (log, result) = run_job_with(&client, 103, &script, kubernetes).await;
     assert_eq!(result["state"], "success", "{log}");
     assert!(log.contains("10.9.8.7"), "hostAliases reach /etc/hosts: {log}");
+    assert!(
+        log.contains("\nfrom the host path\n"),
+        "the host path is mounted: {log}"
+    );
+    assert!(log.contains("\nscratch-works\n"), "the emptyDir is mounted: {log}");
+    assert!(log.contains("\nread-only-as-configured\n"), "{log}");
 
     let pods: Api<Pod> = Api::default_namespaced(client);
     let created = serde_json::to_value(pods.get(&object_name(103)).await.unwrap()).unwrap();

@@ -15,3 +15,4 @@ pub mod run;
 pub mod services;
 pub mod settings;
 pub mod trace_upload;
+pub mod volumes;

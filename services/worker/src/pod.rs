@@ -15,8 +15,8 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::ByteString;
 
-use crate::pod_settings;
 use crate::services::ServicePlan;
+use crate::{pod_settings, volumes};
 
 /// Where the contract puts things inside every container.
 pub const RUN_DIR: &str = "/flotilla/run";
@@ -118,7 +118,7 @@ fn words(items: &[&str]) -> Vec<String> {
 
 /// The `svc-N` containers: the service image with its entrypoint and command replaced as the
 /// job (or the runner entry) says, its variables, ports, service resources and security context.
-fn service_containers(plan: &PodPlan) -> Vec<Container> {
+fn service_containers(plan: &PodPlan, mounts: &[VolumeMount]) -> Vec<Container> {
     let kube = &plan.kubernetes;
     plan.services
         .iter()
@@ -155,6 +155,7 @@ fn service_containers(plan: &PodPlan) -> Vec<Container> {
                 kube,
                 &kube.service_container_security_context,
             )),
+            volume_mounts: (!mounts.is_empty()).then(|| mounts.to_vec()),
             ..Default::default()
         })
         .collect()
@@ -179,10 +180,14 @@ fn host_aliases(plan: &PodPlan) -> Option<Vec<HostAlias>> {
 /// The job Pod.
 pub fn pod(plan: &PodPlan) -> Pod {
     let helper_in_volume = format!("{RUN_DIR}/bin/flotilla-helper");
-    let shared = vec![
+    let (user_volumes, user_mounts) = volumes::volumes(&plan.kubernetes);
+    let shared: Vec<VolumeMount> = [
         mount("flotilla", RUN_DIR, false),
         mount("repo", &plan.builds_dir, false),
-    ];
+    ]
+    .into_iter()
+    .chain(user_mounts.iter().cloned())
+    .collect();
     let with_job = {
         let mut mounts = shared.clone();
         mounts.push(mount("job", JOB_DIR, true));
@@ -249,7 +254,7 @@ pub fn pod(plan: &PodPlan) -> Pod {
         resources: pod_settings::resources(kube, ContainerKind::Build),
         ..Default::default()
     };
-    let volumes = vec![
+    let mut volumes = vec![
         Volume {
             name: "flotilla".into(),
             empty_dir: Some(EmptyDirVolumeSource::default()),
@@ -285,6 +290,7 @@ pub fn pod(plan: &PodPlan) -> Pod {
             ..Default::default()
         },
     ];
+    volumes.extend(user_volumes);
     Pod {
         metadata: ObjectMeta {
             name: Some(object_name(plan.job_id)),
@@ -300,7 +306,10 @@ pub fn pod(plan: &PodPlan) -> Pod {
         spec: Some(PodSpec {
             restart_policy: Some("Never".into()),
             init_containers: Some(vec![bootstrap]),
-            containers: [build, helper].into_iter().chain(service_containers(plan)).collect(),
+            containers: [build, helper]
+                .into_iter()
+                .chain(service_containers(plan, &user_mounts))
+                .collect(),
             volumes: Some(volumes),
             active_deadline_seconds: plan.active_deadline_seconds,
             termination_grace_period_seconds: plan.termination_grace_period_seconds.or(kube
