@@ -142,6 +142,59 @@ pub fn apply(kube: &mut KubernetesConfig, variables: &[JobVariable]) -> Result<V
     Ok(applied)
 }
 
+/// The job image's `kubernetes: user` (`"uid[:gid]"`), for the build container. The runner's
+/// own settings come first (container security context, then pod security context: they bypass
+/// the allow-lists, as the seed documents); otherwise the uid must be in `allowed_users` and
+/// the gid in `allowed_groups` (0 only when listed, even with an empty list).
+pub fn apply_job_user(kube: &mut KubernetesConfig, user: Option<&str>) -> Result<Option<String>, Refused> {
+    let Some(user) = user.map(str::trim).filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    let refused = |rule: String| Refused {
+        variable: "image: kubernetes: user".into(),
+        value: user.to_string(),
+        rule,
+    };
+    let (uid, gid) = match user.split_once(':') {
+        Some((uid, gid)) => (uid, Some(gid)),
+        None => (user, None),
+    };
+    let number = |text: &str| {
+        text.parse::<u32>()
+            .map_err(|_| refused(format!("{text:?} is not a numeric id")))
+    };
+    let uid = number(uid)?;
+    let gid = gid.map(number).transpose()?;
+    let allowed = |id: u32, list: &[flotilla_config::kubernetes::NumericId]| {
+        if list.is_empty() {
+            id != 0
+        } else {
+            list.iter().any(|allowed| allowed.0 == id)
+        }
+    };
+    let (build, pod) = (&kube.build_container_security_context, &kube.pod_security_context);
+    let runner_sets_user = build.run_as_user.is_some() || pod.run_as_user.is_some();
+    let runner_sets_group = build.run_as_group.is_some() || pod.run_as_group.is_some();
+    let mut applied = Vec::new();
+    if !runner_sets_user {
+        if !allowed(uid, &kube.allowed_users) {
+            return Err(refused(format!("user {uid} is not in allowed_users")));
+        }
+        kube.build_container_security_context.run_as_user = Some(i64::from(uid));
+        applied.push(format!("user {uid}"));
+    }
+    if let Some(gid) = gid {
+        if !runner_sets_group {
+            if !allowed(gid, &kube.allowed_groups) {
+                return Err(refused(format!("group {gid} is not in allowed_groups")));
+            }
+            kube.build_container_security_context.run_as_group = Some(i64::from(gid));
+            applied.push(format!("group {gid}"));
+        }
+    }
+    Ok((!applied.is_empty()).then(|| format!("the build container runs as {}", applied.join(" and "))))
+}
+
 /// `Some(suffix)` when `key` is `<prefix><anything>`.
 fn map_overwrite<'a>(key: &'a str, prefix: &str) -> Option<&'a str> {
     key.strip_prefix(prefix)
@@ -275,5 +328,37 @@ mod tests {
             others.is_empty(),
             "a deploy job's own KUBERNETES_* variable is not an overwrite"
         );
+    }
+
+    #[test]
+    fn the_job_user_is_checked_against_the_allow_lists() {
+        let mut config = kube("allowed_users = [\"1000\"]\nallowed_groups = [\"1001\"]");
+        let line = apply_job_user(&mut config, Some("1000:1001")).unwrap();
+        assert_eq!(
+            line.as_deref(),
+            Some("the build container runs as user 1000 and group 1001")
+        );
+        assert_eq!(config.build_container_security_context.run_as_user, Some(1000));
+        let refused = apply_job_user(&mut kube("allowed_users = [\"1000\"]"), Some("2000")).unwrap_err();
+        assert_eq!(refused.rule, "user 2000 is not in allowed_users");
+        let refused = apply_job_user(&mut kube(""), Some("0")).unwrap_err();
+        assert_eq!(refused.rule, "user 0 is not in allowed_users", "root only when listed");
+        assert!(
+            apply_job_user(&mut kube(""), Some("1234")).is_ok(),
+            "an empty list allows non-root"
+        );
+    }
+
+    #[test]
+    fn the_runners_own_contexts_bypass_the_allow_list() {
+        let mut config = kube(
+            "allowed_users = [\"1000\"]\n[runners.kubernetes.build_container_security_context]\nrun_as_user = 2000",
+        );
+        assert_eq!(
+            apply_job_user(&mut config, Some("3000")).unwrap(),
+            None,
+            "the container context wins"
+        );
+        assert_eq!(config.build_container_security_context.run_as_user, Some(2000));
     }
 }

@@ -48,6 +48,19 @@ pub fn plan(defaults: &PodDefaults, payload_json: &str, runner_config_json: &[u8
     for line in overwrites::apply(&mut kubernetes, &payload.variables)? {
         tracing::info!(job_id = payload.id, "{line}");
     }
+    let job_user = payload
+        .image
+        .as_ref()
+        .and_then(|image| image.executor_opts.as_ref())
+        .and_then(|opts| opts.kubernetes.as_ref())
+        .and_then(|k| k.user.as_ref())
+        .map(|user| match user {
+            flotilla_gitlab::types::StringOrInt::Int(n) => n.to_string(),
+            flotilla_gitlab::types::StringOrInt::String(s) => s.clone(),
+        });
+    if let Some(line) = overwrites::apply_job_user(&mut kubernetes, job_user.as_deref())? {
+        tracing::info!(job_id = payload.id, "{line}");
+    }
     let image = payload
         .image
         .as_ref()
