@@ -190,6 +190,13 @@ async fn runner_kubernetes_settings_shape_the_pod() {
     [[runners.kubernetes.volumes.empty_dir]]
       name = "scratch"
       mount_path = "/scratch"
+    [[runners.kubernetes.affinity.node_affinity.preferred_during_scheduling_ignored_during_execution]]
+      weight = 10
+      [runners.kubernetes.affinity.node_affinity.preferred_during_scheduling_ignored_during_execution.preference]
+        [[runners.kubernetes.affinity.node_affinity.preferred_during_scheduling_ignored_during_execution.preference.match_expressions]]
+          key = "disk"
+          operator = "In"
+          values = ["ssd"]
 "#
     .replace("@SHARED@", &shared.display().to_string());
     let kubernetes = flotilla_config::runner_config_from_str(&text).unwrap().config.runners[0]
@@ -228,4 +235,8 @@ async fn runner_kubernetes_settings_shape_the_pod() {
         json!({"add": ["SYS_TIME"], "drop": ["NET_RAW"]})
     );
     assert_eq!(spec["containers"][1]["resources"]["limits"]["cpu"], "100m");
+    assert_eq!(
+        spec["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]["weight"],
+        10
+    );
 }

@@ -1,6 +1,7 @@
 //! The worker: one per cluster. It takes jobs from the coordinator, runs each as a Pod (one
 //! pod actor per job), follows the job log to the log-shipper and reports the result.
 
+pub mod affinity;
 pub mod book;
 pub mod job_runner;
 pub mod kube_connect;

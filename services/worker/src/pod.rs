@@ -16,7 +16,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use k8s_openapi::ByteString;
 
 use crate::services::ServicePlan;
-use crate::{pod_settings, volumes};
+use crate::{affinity, pod_settings, volumes};
 
 /// Where the contract puts things inside every container.
 pub const RUN_DIR: &str = "/flotilla/run";
@@ -318,6 +318,7 @@ pub fn pod(plan: &PodPlan) -> Pod {
             service_account_name: plan.service_account.clone().or_else(|| kube.service_account.clone()),
             automount_service_account_token: kube.automount_service_account_token,
             node_selector: (!kube.node_selector.is_empty()).then(|| kube.node_selector.clone()),
+            affinity: affinity::affinity(&kube.affinity),
             tolerations: pod_settings::tolerations(kube),
             scheduler_name: kube.scheduler_name.clone(),
             priority_class_name: kube.priority_class_name.clone(),
