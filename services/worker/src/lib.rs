@@ -2,6 +2,7 @@
 //! pod actor per job), follows the job log to the log-shipper and reports the result.
 
 pub mod affinity;
+pub mod allowed;
 pub mod book;
 pub mod job_runner;
 pub mod kube_connect;

@@ -61,6 +61,7 @@ pub fn plan(defaults: &PodDefaults, payload_json: &str, runner_config_json: &[u8
     if let Some(line) = overwrites::apply_job_user(&mut kubernetes, job_user.as_deref())? {
         tracing::info!(job_id = payload.id, "{line}");
     }
+    crate::allowed::check(&mut kubernetes, payload.image.as_ref(), &payload.services)?;
     let image = payload
         .image
         .as_ref()
