@@ -72,3 +72,58 @@ async fn allowed_overwrites_shape_the_pod_and_refused_ones_fail_the_job() {
     );
     assert!(!trace.contains("never runs"));
 }
+
+/// The runner entry's `namespace`, and `KUBERNETES_NAMESPACE_OVERWRITE` where the entry allows
+/// it: each job's Pod is created, followed and deleted in its own namespace.
+#[tokio::test(flavor = "multi_thread")]
+async fn jobs_run_in_the_entrys_namespace_or_an_allowed_overwrite() {
+    use k8s_openapi::api::core::v1::Namespace;
+    use kube::api::PostParams;
+
+    let sim = gitlab().await;
+    let entry = r#"
+[[runners]]
+  url = "https://gitlab.example.com"
+  token = "t"
+  executor = "kubernetes"
+  [runners.kubernetes]
+    namespace = "ci-default"
+    namespace_overwrite_allowed = "ci-.*"
+"#;
+    let runner = &flotilla_config::runner_config_from_str(entry).unwrap().config.runners[0];
+    let mut spec = FleetSpec::new(sim.url(), &sim.runner_tokens()[0], 1, 2);
+    spec.runner_config_json = serde_json::to_string(runner).unwrap();
+    let fleet = start_fleet(spec).await;
+    let client = fleet.workers[0].0.kube.clone();
+    for name in ["ci-default", "ci-other"] {
+        let namespace: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &namespace)
+            .await
+            .unwrap();
+    }
+    let plain = sim
+        .add_job(JobSpec::new("plain", ["sleep 2"]).variable("GIT_STRATEGY", "none"))
+        .unwrap();
+    let moved = sim
+        .add_job(
+            JobSpec::new("moved", ["sleep 2"])
+                .variable("GIT_STRATEGY", "none")
+                .variable("KUBERNETES_NAMESPACE_OVERWRITE", "ci-other"),
+        )
+        .unwrap();
+    for (job, namespace) in [(plain, "ci-default"), (moved, "ci-other")] {
+        let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+        let name = flotilla_worker::pod::object_name(job);
+        tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            while pods.get(&name).await.is_err() {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("job {job}'s Pod appears in {namespace}"));
+    }
+    all_finished(&sim).await;
+    assert_eq!(sim.job(plain).unwrap().state, JobState::Success);
+    assert_eq!(sim.job(moved).unwrap().state, JobState::Success);
+}

@@ -67,6 +67,8 @@ pub struct JobRunner {
     pub shipper_url: String,
     /// TLS to the coordinator and the log-shipper.
     pub tls: Option<tonic::transport::ClientTlsConfig>,
+    /// The namespace of each job's Pod, when not the worker's own.
+    pub namespaces: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<u64, String>>>,
 }
 
 impl JobRunner {
@@ -87,13 +89,28 @@ impl JobRunner {
         Ok(plan(&self.defaults(), payload_json, runner_config_json)?)
     }
 
-    fn pods(&self) -> Api<Pod> {
-        Api::namespaced(self.client.clone(), &self.namespace)
+    /// The namespace a job's Pod is in (its runner entry's, or an overwrite's; the worker's
+    /// when the job is not known here).
+    fn namespace_of(&self, job_id: u64) -> String {
+        self.namespaces
+            .lock()
+            .unwrap()
+            .get(&job_id)
+            .cloned()
+            .unwrap_or_else(|| self.namespace.clone())
+    }
+
+    fn pods(&self, job_id: u64) -> Api<Pod> {
+        Api::namespaced(self.client.clone(), &self.namespace_of(job_id))
     }
 
     /// Creates the job's Secret and Pod, or finds them if they exist (a retried assignment).
     pub async fn create(&self, plan: &PodPlan) -> Result<Pod, JobError> {
-        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.namespace);
+        self.namespaces
+            .lock()
+            .unwrap()
+            .insert(plan.job_id, plan.namespace.clone());
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &plan.namespace);
         let mut job_secret = secret(plan);
         match secrets.create(&PostParams::default(), &job_secret).await {
             Ok(_) => {}
@@ -101,9 +118,10 @@ impl JobRunner {
             Err(e) => return Err(e.into()),
         }
         let name = object_name(plan.job_id);
-        let created = match self.pods().create(&PostParams::default(), &pod(plan)).await {
+        let pods = self.pods(plan.job_id);
+        let created = match pods.create(&PostParams::default(), &pod(plan)).await {
             Ok(pod) => pod,
-            Err(kube::Error::Api(status)) if status.code == 409 => self.pods().get(&name).await?,
+            Err(kube::Error::Api(status)) if status.code == 409 => pods.get(&name).await?,
             Err(e) => return Err(e.into()),
         };
         if let Some(uid) = created.metadata.uid.as_deref() {
@@ -139,7 +157,7 @@ impl JobRunner {
                 since_time,
                 ..Default::default()
             };
-            match self.pods().log_stream(&name, &params).await {
+            match self.pods(job_id).log_stream(&name, &params).await {
                 Ok(stream) => {
                     let mut stream = Box::pin(stream);
                     let mut entry = Vec::new();
@@ -170,7 +188,7 @@ impl JobRunner {
                 }
                 Err(e) => return Err(e.into()),
             }
-            if let Some(result) = self.helper_result(&name).await? {
+            if let Some(result) = self.helper_result(job_id).await? {
                 return Ok(result);
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -178,8 +196,8 @@ impl JobRunner {
     }
 
     /// The helper's result once it has terminated.
-    async fn helper_result(&self, name: &str) -> Result<Option<HelperResult>, JobError> {
-        let pod = self.pods().get(name).await?;
+    async fn helper_result(&self, job_id: u64) -> Result<Option<HelperResult>, JobError> {
+        let pod = self.pods(job_id).get(&object_name(job_id)).await?;
         let status = pod.status.unwrap_or_default();
         let helper = status
             .container_statuses
@@ -204,46 +222,52 @@ impl JobRunner {
         let value = if graceful { "graceful" } else { "abort" };
         let patch = serde_json::json!({"metadata": {"annotations": {crate::pod::CANCEL_ANNOTATION: value}}});
         let params = kube::api::PatchParams::default();
-        self.pods()
+        self.pods(job_id)
             .patch(&object_name(job_id), &params, &kube::api::Patch::Merge(patch))
             .await?;
         Ok(())
     }
 
-    /// The jobs whose Pods this worker created (by the worker label), e.g. before a restart.
+    /// The jobs whose Pods this worker created (by the worker label, in any namespace), e.g.
+    /// before a restart; their namespaces are remembered.
     pub async fn own_jobs(&self) -> Result<Vec<u64>, JobError> {
         let selector = format!("{}={}", crate::pod::WORKER_LABEL, self.worker_id);
-        let pods = self
-            .pods()
+        let pods = Api::<Pod>::all(self.client.clone())
             .list(&kube::api::ListParams::default().labels(&selector))
             .await?;
-        let mut ids: Vec<u64> = pods
+        let mut ids = Vec::new();
+        for pod in pods
             .items
             .iter()
             .filter(|pod| pod.metadata.deletion_timestamp.is_none())
-            .filter_map(|pod| {
-                pod.metadata
-                    .labels
-                    .as_ref()?
-                    .get(crate::pod::JOB_ID_LABEL)?
-                    .parse()
-                    .ok()
-            })
-            .collect();
+        {
+            let job_id = pod
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|labels| labels.get(crate::pod::JOB_ID_LABEL))
+                .and_then(|id| id.parse::<u64>().ok());
+            if let (Some(job_id), Some(namespace)) = (job_id, pod.metadata.namespace.clone()) {
+                self.namespaces.lock().unwrap().insert(job_id, namespace);
+                ids.push(job_id);
+            }
+        }
         ids.sort_unstable();
         Ok(ids)
     }
 
     pub async fn delete(&self, job_id: u64) -> Result<(), JobError> {
         match self
-            .pods()
+            .pods(job_id)
             .delete(&object_name(job_id), &DeleteParams::background())
             .await
         {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-            Err(e) => Err(e.into()),
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(e) => return Err(e.into()),
         }
+        self.namespaces.lock().unwrap().remove(&job_id);
+        Ok(())
     }
 
     /// The whole job: create, follow, result, delete.

@@ -46,7 +46,7 @@ const RESOURCES: [(&str, &str); 18] = [
 ];
 
 /// Official overwrites not applied yet (issue 5).
-const NOT_YET: [&str; 3] = ["NAMESPACE_OVERWRITE", "BEARER_TOKEN", "POD_"];
+const NOT_YET: [&str; 2] = ["BEARER_TOKEN", "POD_"];
 
 /// Applies the job's overwrites to `kube`; returns a line per accepted overwrite.
 pub fn apply(kube: &mut KubernetesConfig, variables: &[JobVariable]) -> Result<Vec<String>, Refused> {
@@ -69,7 +69,10 @@ pub fn apply(kube: &mut KubernetesConfig, variables: &[JobVariable]) -> Result<V
             Some(pattern) => Err(refused(format!("does not match {setting} {:?}", pattern.as_str()))),
         };
         let suffix = key.trim_start_matches("KUBERNETES_");
-        if key == "KUBERNETES_SERVICE_ACCOUNT_OVERWRITE" {
+        if key == NAMESPACE_OVERWRITE {
+            // Decided by `namespace`: the Pod's namespace is not a setting of the entry.
+            continue;
+        } else if key == "KUBERNETES_SERVICE_ACCOUNT_OVERWRITE" {
             gate(
                 &kube.service_account_overwrite_allowed,
                 "service_account_overwrite_allowed",
@@ -140,6 +143,35 @@ pub fn apply(kube: &mut KubernetesConfig, variables: &[JobVariable]) -> Result<V
         applied.push(format!("{key} overwrites the runner's setting with {value:?}"));
     }
     Ok(applied)
+}
+
+const NAMESPACE_OVERWRITE: &str = "KUBERNETES_NAMESPACE_OVERWRITE";
+
+/// The job's namespace overwrite (`KUBERNETES_NAMESPACE_OVERWRITE`, gated by
+/// `namespace_overwrite_allowed`), if it asks for one.
+pub fn namespace(kube: &KubernetesConfig, variables: &[JobVariable]) -> Result<Option<String>, Refused> {
+    let Some(variable) = variables
+        .iter()
+        .rev()
+        .find(|v| v.key == NAMESPACE_OVERWRITE && !v.value.is_empty())
+    else {
+        return Ok(None);
+    };
+    let refused = |rule: String| Refused {
+        variable: NAMESPACE_OVERWRITE.into(),
+        value: variable.value.clone(),
+        rule,
+    };
+    match &kube.namespace_overwrite_allowed {
+        None => Err(refused(
+            "overwrites are not allowed: namespace_overwrite_allowed is not configured".into(),
+        )),
+        Some(pattern) if pattern.is_full_match(&variable.value) => Ok(Some(variable.value.clone())),
+        Some(pattern) => Err(refused(format!(
+            "does not match namespace_overwrite_allowed {:?}",
+            pattern.as_str()
+        ))),
+    }
 }
 
 /// The job image's `kubernetes: user` (`"uid[:gid]"`), for the build container. The runner's
@@ -315,8 +347,8 @@ mod tests {
 
     #[test]
     fn unsupported_overwrites_are_refused_by_name() {
-        let refused = apply(&mut kube(""), &[var("KUBERNETES_NAMESPACE_OVERWRITE", "ci-x")]).unwrap_err();
-        assert_eq!(refused.variable, "KUBERNETES_NAMESPACE_OVERWRITE");
+        let refused = apply(&mut kube(""), &[var("KUBERNETES_BEARER_TOKEN", "x")]).unwrap_err();
+        assert_eq!(refused.variable, "KUBERNETES_BEARER_TOKEN");
         assert!(
             refused.rule.contains("not an overwrite Flotilla supports yet"),
             "{refused}"
@@ -360,5 +392,16 @@ mod tests {
             "the container context wins"
         );
         assert_eq!(config.build_container_security_context.run_as_user, Some(2000));
+    }
+
+    #[test]
+    fn the_namespace_overwrite_is_gated() {
+        let vars = [var("KUBERNETES_NAMESPACE_OVERWRITE", "ci-team-a")];
+        let allowed = kube("namespace_overwrite_allowed = \"ci-.*\"");
+        assert_eq!(namespace(&allowed, &vars).unwrap().as_deref(), Some("ci-team-a"));
+        let refused = namespace(&kube("namespace_overwrite_allowed = \"prod\""), &vars).unwrap_err();
+        assert_eq!(refused.rule, "does not match namespace_overwrite_allowed \"prod\"");
+        assert!(namespace(&kube(""), &vars).is_err(), "no gate: refused");
+        assert_eq!(namespace(&kube(""), &[]).unwrap(), None);
     }
 }

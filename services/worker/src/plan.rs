@@ -62,6 +62,7 @@ pub fn plan(defaults: &PodDefaults, payload_json: &str, runner_config_json: &[u8
         tracing::info!(job_id = payload.id, "{line}");
     }
     crate::allowed::check(&mut kubernetes, payload.image.as_ref(), &payload.services)?;
+    let namespace_overwrite = overwrites::namespace(&kubernetes, &payload.variables)?;
     let image = payload
         .image
         .as_ref()
@@ -79,7 +80,10 @@ pub fn plan(defaults: &PodDefaults, payload_json: &str, runner_config_json: &[u8
     });
     Ok(PodPlan {
         job_id: payload.id,
-        namespace: defaults.namespace.clone(),
+        // The entry's namespace when it names one, else the worker's; an overwrite beats both.
+        namespace: namespace_overwrite
+            .or_else(|| (kubernetes.namespace != "default").then(|| kubernetes.namespace.clone()))
+            .unwrap_or_else(|| defaults.namespace.clone()),
         worker_id: defaults.worker_id.clone(),
         build_image: image,
         helper_image: kubernetes
