@@ -127,3 +127,41 @@ async fn jobs_run_in_the_entrys_namespace_or_an_allowed_overwrite() {
     assert_eq!(sim.job(plain).unwrap().state, JobState::Success);
     assert_eq!(sim.job(moved).unwrap().state, JobState::Success);
 }
+
+/// `namespace_per_job`: each job gets a `ci-job-<id>` namespace, created before its Pod and
+/// deleted with it.
+#[tokio::test(flavor = "multi_thread")]
+async fn namespace_per_job_creates_and_removes_the_jobs_namespace() {
+    use k8s_openapi::api::core::v1::Namespace;
+
+    let sim = gitlab().await;
+    let entry = "[[runners]]\nurl = \"https://gitlab.example.com\"\ntoken = \"t\"\nexecutor = \"kubernetes\"\n[runners.kubernetes]\nnamespace_per_job = true\n";
+    let runner = &flotilla_config::runner_config_from_str(entry).unwrap().config.runners[0];
+    let mut spec = FleetSpec::new(sim.url(), &sim.runner_tokens()[0], 1, 1);
+    spec.runner_config_json = serde_json::to_string(runner).unwrap();
+    let fleet = start_fleet(spec).await;
+    let client = fleet.workers[0].0.kube.clone();
+    let id = sim
+        .add_job(JobSpec::new("isolated", ["sleep 1"]).variable("GIT_STRATEGY", "none"))
+        .unwrap();
+    let namespace = format!("ci-job-{id}");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+    let name = flotilla_worker::pod::object_name(id);
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while pods.get(&name).await.is_err() {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the Pod appears in the job's own namespace");
+    all_finished(&sim).await;
+    assert_eq!(sim.job(id).unwrap().state, JobState::Success);
+    let namespaces: Api<Namespace> = Api::all(client);
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while namespaces.get(&namespace).await.is_ok() {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the job's namespace is deleted after it");
+}

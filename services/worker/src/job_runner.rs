@@ -7,12 +7,12 @@
 use std::time::Duration;
 
 use futures::AsyncBufReadExt;
-use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
 use kube::api::{Api, DeleteParams, LogParams, PostParams};
 use serde::Deserialize;
 
 use crate::log_entries::split_line;
-use crate::plan::{plan, PodDefaults};
+use crate::plan::{per_job_namespace, plan, PodDefaults};
 use crate::pod::{object_name, owned_by, pod, secret, PodPlan};
 use crate::trace_upload::Upload;
 
@@ -110,6 +110,21 @@ impl JobRunner {
             .lock()
             .unwrap()
             .insert(plan.job_id, plan.namespace.clone());
+        if plan.namespace == per_job_namespace(plan.job_id) {
+            let namespace: Namespace = serde_json::from_value(serde_json::json!({
+                "metadata": {"name": plan.namespace, "labels": {crate::pod::JOB_ID_LABEL: plan.job_id.to_string(),
+                    crate::pod::WORKER_LABEL: plan.worker_id}}
+            }))
+            .expect("a namespace object");
+            match Api::<Namespace>::all(self.client.clone())
+                .create(&PostParams::default(), &namespace)
+                .await
+            {
+                Ok(_) => {}
+                Err(kube::Error::Api(status)) if status.code == 409 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &plan.namespace);
         let mut job_secret = secret(plan);
         match secrets.create(&PostParams::default(), &job_secret).await {
@@ -266,7 +281,18 @@ impl JobRunner {
             Err(kube::Error::Api(status)) if status.code == 404 => {}
             Err(e) => return Err(e.into()),
         }
-        self.namespaces.lock().unwrap().remove(&job_id);
+        // A namespace made for the job goes with it (and takes anything left in it along).
+        let namespace = self.namespaces.lock().unwrap().remove(&job_id);
+        if namespace.as_deref() == Some(per_job_namespace(job_id).as_str()) {
+            match Api::<Namespace>::all(self.client.clone())
+                .delete(&per_job_namespace(job_id), &DeleteParams::background())
+                .await
+            {
+                Ok(_) => {}
+                Err(kube::Error::Api(status)) if status.code == 404 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         Ok(())
     }
 

@@ -21,6 +21,11 @@ pub struct PodDefaults {
     pub builds_dir: String,
 }
 
+/// The namespace of a job under `namespace_per_job`, as the official runner names it.
+pub fn per_job_namespace(job_id: u64) -> String {
+    format!("ci-job-{job_id}")
+}
+
 /// Why a job gets no Pod; the text goes to the job's log.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
@@ -80,10 +85,15 @@ pub fn plan(defaults: &PodDefaults, payload_json: &str, runner_config_json: &[u8
     });
     Ok(PodPlan {
         job_id: payload.id,
-        // The entry's namespace when it names one, else the worker's; an overwrite beats both.
-        namespace: namespace_overwrite
-            .or_else(|| (kubernetes.namespace != "default").then(|| kubernetes.namespace.clone()))
-            .unwrap_or_else(|| defaults.namespace.clone()),
+        // A namespace of its own (namespace_per_job, created for the job and deleted with it);
+        // else an overwrite; else the entry's namespace when it names one; else the worker's.
+        namespace: if kubernetes.namespace_per_job {
+            per_job_namespace(payload.id)
+        } else {
+            namespace_overwrite
+                .or_else(|| (kubernetes.namespace != "default").then(|| kubernetes.namespace.clone()))
+                .unwrap_or_else(|| defaults.namespace.clone())
+        },
         worker_id: defaults.worker_id.clone(),
         build_image: image,
         helper_image: kubernetes
