@@ -171,6 +171,7 @@ async fn runner_kubernetes_settings_shape_the_pod() {
   [runners.kubernetes]
     cpu_request = "250m"
     memory_limit = "512Mi"
+    pod_memory_limit = "2Gi"
     helper_cpu_limit = "100m"
     cap_add = ["SYS_TIME"]
     [runners.kubernetes.pod_labels]
@@ -235,6 +236,7 @@ async fn runner_kubernetes_settings_shape_the_pod() {
         json!({"add": ["SYS_TIME"], "drop": ["NET_RAW"]})
     );
     assert_eq!(spec["containers"][1]["resources"]["limits"]["cpu"], "100m");
+    assert_eq!(spec["resources"]["limits"]["memory"], "2Gi", "pod-level resources");
     assert_eq!(
         spec["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]["weight"],
         10

@@ -24,7 +24,11 @@ pub struct Refused {
 }
 
 /// The resource overwrites: variable suffix, the key it sets, and the key that caps it.
-const RESOURCES: [(&str, &str); 18] = [
+const RESOURCES: [(&str, &str); 22] = [
+    ("POD_CPU_LIMIT", "pod_cpu_limit"),
+    ("POD_CPU_REQUEST", "pod_cpu_request"),
+    ("POD_MEMORY_LIMIT", "pod_memory_limit"),
+    ("POD_MEMORY_REQUEST", "pod_memory_request"),
     ("CPU_LIMIT", "cpu_limit"),
     ("CPU_REQUEST", "cpu_request"),
     ("MEMORY_LIMIT", "memory_limit"),
@@ -46,7 +50,7 @@ const RESOURCES: [(&str, &str); 18] = [
 ];
 
 /// Official overwrites not applied yet (issue 5).
-const NOT_YET: [&str; 2] = ["BEARER_TOKEN", "POD_"];
+const NOT_YET: [&str; 1] = ["BEARER_TOKEN"];
 
 /// Applies the job's overwrites to `kube`; returns a line per accepted overwrite.
 pub fn apply(kube: &mut KubernetesConfig, variables: &[JobVariable]) -> Result<Vec<String>, Refused> {
@@ -354,7 +358,10 @@ mod tests {
             "{refused}"
         );
         let refused = apply(&mut kube(""), &[var("KUBERNETES_POD_CPU_LIMIT", "2")]).unwrap_err();
-        assert_eq!(refused.variable, "KUBERNETES_POD_CPU_LIMIT");
+        assert_eq!(
+            refused.rule,
+            "overwrites are not allowed: pod_cpu_limit_overwrite_max_allowed is not configured"
+        );
         let others = apply(&mut kube(""), &[var("KUBERNETES_VERSION", "1.30")]).unwrap();
         assert!(
             others.is_empty(),

@@ -319,6 +319,7 @@ pub fn pod(plan: &PodPlan) -> Pod {
             automount_service_account_token: kube.automount_service_account_token,
             node_selector: (!kube.node_selector.is_empty()).then(|| kube.node_selector.clone()),
             affinity: affinity::affinity(&kube.affinity),
+            resources: pod_settings::resources(kube, ContainerKind::Pod),
             tolerations: pod_settings::tolerations(kube),
             scheduler_name: kube.scheduler_name.clone(),
             priority_class_name: kube.priority_class_name.clone(),
