@@ -172,6 +172,8 @@ async fn runner_kubernetes_settings_shape_the_pod() {
     cpu_request = "250m"
     memory_limit = "512Mi"
     pod_memory_limit = "2Gi"
+    [runners.kubernetes.container_lifecycle.pre_stop.exec]
+      command = ["true"]
     helper_cpu_limit = "100m"
     cap_add = ["SYS_TIME"]
     [runners.kubernetes.pod_labels]
@@ -237,6 +239,7 @@ async fn runner_kubernetes_settings_shape_the_pod() {
     );
     assert_eq!(spec["containers"][1]["resources"]["limits"]["cpu"], "100m");
     assert_eq!(spec["resources"]["limits"]["memory"], "2Gi", "pod-level resources");
+    assert_eq!(build["lifecycle"]["preStop"]["exec"]["command"], json!(["true"]));
     assert_eq!(
         spec["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]["weight"],
         10

@@ -156,6 +156,7 @@ fn service_containers(plan: &PodPlan, mounts: &[VolumeMount]) -> Vec<Container> 
                 &kube.service_container_security_context,
             )),
             volume_mounts: (!mounts.is_empty()).then(|| mounts.to_vec()),
+            lifecycle: pod_settings::lifecycle(kube),
             ..Default::default()
         })
         .collect()
@@ -231,6 +232,7 @@ pub fn pod(plan: &PodPlan) -> Pod {
         termination_message_policy: Some("File".into()),
         security_context: helper_security,
         resources: helper_resources,
+        lifecycle: pod_settings::lifecycle(kube),
         ..Default::default()
     };
     let build = Container {
@@ -247,6 +249,7 @@ pub fn pod(plan: &PodPlan) -> Pod {
         working_dir: Some(plan.builds_dir.clone()),
         volume_mounts: Some(shared),
         image_pull_policy: pod_settings::pull_policy(kube),
+        lifecycle: pod_settings::lifecycle(kube),
         security_context: Some(pod_settings::container_security(
             kube,
             &kube.build_container_security_context,

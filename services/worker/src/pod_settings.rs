@@ -9,15 +9,18 @@
 
 use std::collections::BTreeMap;
 
+use flotilla_config::kubernetes::containers::LifecycleHandler;
 use flotilla_config::kubernetes::resources::ResourceBounds;
 use flotilla_config::kubernetes::scheduling::{Toleration, TolerationOperator};
 use flotilla_config::kubernetes::security::{ContainerSecurityContext, PodSecurityContext as PodSecurityConfig};
 use flotilla_config::{ContainerKind, KubernetesConfig};
 use k8s_openapi::api::core::v1::{
-    Capabilities, HostAlias, LocalObjectReference, PodDNSConfig, PodDNSConfigOption, PodSecurityContext,
-    ResourceRequirements, SELinuxOptions, SecurityContext, Toleration as PodToleration,
+    Capabilities, ExecAction, HTTPGetAction, HTTPHeader, HostAlias, Lifecycle, LifecycleHandler as PodLifecycleHandler,
+    LocalObjectReference, PodDNSConfig, PodDNSConfigOption, PodSecurityContext, ResourceRequirements, SELinuxOptions,
+    SecurityContext, TCPSocketAction, Toleration as PodToleration,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 /// Capabilities the official runner drops from every container unless `cap_add` names them.
 pub const DEFAULT_CAP_DROP: &[&str] = &["NET_RAW"];
@@ -179,6 +182,44 @@ pub fn image_pull_secrets(kube: &KubernetesConfig) -> Option<Vec<LocalObjectRefe
     )
 }
 
+/// `container_lifecycle` (`post_start` / `pre_stop` with `exec`, `http_get` or `tcp_socket`),
+/// for the build, helper and service containers.
+pub fn lifecycle(kube: &KubernetesConfig) -> Option<Lifecycle> {
+    let handler = |handler: &Option<LifecycleHandler>| {
+        handler.as_ref().map(|h| PodLifecycleHandler {
+            exec: h.exec.as_ref().map(|exec| ExecAction {
+                command: Some(exec.command.clone()),
+            }),
+            http_get: h.http_get.as_ref().map(|get| HTTPGetAction {
+                host: get.host.clone(),
+                path: Some(get.path.clone()),
+                port: IntOrString::Int(get.port as i32),
+                scheme: get.scheme.clone(),
+                http_headers: (!get.http_headers.is_empty()).then(|| {
+                    get.http_headers
+                        .iter()
+                        .map(|header| HTTPHeader {
+                            name: header.name.clone(),
+                            value: header.value.clone(),
+                        })
+                        .collect()
+                }),
+            }),
+            tcp_socket: h.tcp_socket.as_ref().map(|tcp| TCPSocketAction {
+                host: tcp.host.clone(),
+                port: IntOrString::Int(tcp.port as i32),
+            }),
+            ..Default::default()
+        })
+    };
+    let lifecycle = Lifecycle {
+        post_start: handler(&kube.container_lifecycle.post_start),
+        pre_stop: handler(&kube.container_lifecycle.pre_stop),
+        ..Default::default()
+    };
+    (lifecycle != Lifecycle::default()).then_some(lifecycle)
+}
+
 /// The first configured pull policy, in the Pod spec's spelling (the rest are fallbacks).
 pub fn pull_policy(kube: &KubernetesConfig) -> Option<String> {
     kube.pull_policy
@@ -255,5 +296,17 @@ mod tests {
         assert_eq!(pull_policy(&config).as_deref(), Some("IfNotPresent"));
         assert_eq!(host_aliases(&config).unwrap()[0].ip, "10.0.0.7");
         assert!(dns_config(&config).is_none() && pod_security(&config.pod_security_context).is_none());
+    }
+
+    #[test]
+    fn lifecycle_handlers() {
+        let config = kube("[runners.kubernetes.container_lifecycle.pre_stop.exec]\ncommand = [\"sh\", \"-c\", \"sleep 1\"]\n[runners.kubernetes.container_lifecycle.post_start.tcp_socket]\nport = 8080");
+        let value = serde_json::to_value(lifecycle(&config).unwrap()).unwrap();
+        assert_eq!(
+            value["preStop"]["exec"]["command"],
+            serde_json::json!(["sh", "-c", "sleep 1"])
+        );
+        assert_eq!(value["postStart"]["tcpSocket"]["port"], 8080);
+        assert!(lifecycle(&kube("")).is_none());
     }
 }
