@@ -172,8 +172,6 @@ async fn runner_kubernetes_settings_shape_the_pod() {
     cpu_request = "250m"
     memory_limit = "512Mi"
     pod_memory_limit = "2Gi"
-    [runners.kubernetes.container_lifecycle.pre_stop.exec]
-      command = ["true"]
     helper_cpu_limit = "100m"
     cap_add = ["SYS_TIME"]
     [runners.kubernetes.pod_labels]
@@ -193,6 +191,8 @@ async fn runner_kubernetes_settings_shape_the_pod() {
     [[runners.kubernetes.volumes.empty_dir]]
       name = "scratch"
       mount_path = "/scratch"
+    [runners.kubernetes.container_lifecycle.pre_stop.exec]
+      command = ["true"]
     [[runners.kubernetes.affinity.node_affinity.preferred_during_scheduling_ignored_during_execution]]
       weight = 10
       [runners.kubernetes.affinity.node_affinity.preferred_during_scheduling_ignored_during_execution.preference]
