@@ -33,3 +33,36 @@ pub async fn wait_for_line(sim: &GitlabSim, id: u64, line: &str) {
     .await
     .unwrap_or_else(|_| panic!("{line:?} reaches GitLab"));
 }
+
+/// A job that prints 20 numbered `before-N` lines, pauses `pause_seconds`, then 20 `after-N`
+/// lines: the survivor of the interruption tests (which interrupt it during the pause).
+pub fn survivor_job(pause_seconds: u32) -> gitlab_sim::JobSpec {
+    gitlab_sim::JobSpec::new(
+        "survivor",
+        [
+            "for i in $(seq 1 20); do echo before-$i; done".to_string(),
+            format!("sleep {pause_seconds}"),
+            "for i in $(seq 1 20); do echo after-$i; done".to_string(),
+        ],
+    )
+    .variable("GIT_STRATEGY", "none")
+}
+
+/// The survivor job ended well: every line of it exactly once in GitLab, nothing lost or
+/// repeated, and the final update carried the whole log's checksum.
+pub fn assert_survived(sim: &GitlabSim, id: u64) {
+    let job = sim.job(id).unwrap();
+    let trace = job.trace_text();
+    assert_eq!(job.state, gitlab_sim::JobState::Success, "{trace}");
+    for i in 1..=20 {
+        for phase in ["before", "after"] {
+            let line = format!("\n{phase}-{i}\n");
+            assert_eq!(trace.matches(&line).count(), 1, "{line:?} exactly once:\n{trace}");
+        }
+    }
+    assert_eq!(
+        job.checksum_matched,
+        Some(true),
+        "the final update carries the whole log's checksum"
+    );
+}

@@ -7,9 +7,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use flotilla_e2e::gitlab::wait_for_line;
+use flotilla_e2e::gitlab::{assert_survived, survivor_job, wait_for_line};
 use flotilla_e2e::{start_fleet, status_until, FleetSpec, ADMIN_TOKEN, POOL_TOKEN};
-use gitlab_sim::{GitlabSim, JobSpec, JobState, SimConfig};
+use gitlab_sim::{GitlabSim, SimConfig};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -81,14 +81,7 @@ check_interval = 1
     let fleet = start_fleet(spec).await;
     status_until(&fleet, |s| s.workers.len() == 1).await;
 
-    let script = [
-        "for i in $(seq 1 20); do echo before-$i; done",
-        "sleep 3",
-        "for i in $(seq 1 20); do echo after-$i; done",
-    ];
-    let id = sim
-        .add_job(JobSpec::new("survivor", script).variable("GIT_STRATEGY", "none"))
-        .unwrap();
+    let id = sim.add_job(survivor_job(3)).unwrap();
     wait_for_line(&sim, id, "\nbefore-20\n").await;
 
     // Operator decisions made before the crash outlive it.
@@ -112,20 +105,7 @@ check_interval = 1
     tokio::time::timeout(Duration::from_secs(60), sim.wait_all_finished())
         .await
         .expect("the job ends after the restart");
-    let job = sim.job(id).unwrap();
-    let trace = job.trace_text();
-    assert_eq!(job.state, JobState::Success, "{trace}");
-    for i in 1..=20 {
-        for phase in ["before", "after"] {
-            let line = format!("\n{phase}-{i}\n");
-            assert_eq!(trace.matches(&line).count(), 1, "{line:?} exactly once:\n{trace}");
-        }
-    }
-    assert_eq!(
-        job.checksum_matched,
-        Some(true),
-        "the final update carries the whole log's checksum"
-    );
+    assert_survived(&sim, id);
     let status = status_until(&fleet, |s| s.jobs.iter().all(|j| j.state == "done")).await;
     assert_eq!(status.jobs.len(), 1);
     assert_eq!(

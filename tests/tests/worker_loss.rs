@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use flotilla_coordinator::core::WorkerTiming;
-use flotilla_e2e::gitlab::{gitlab, wait_for_line};
+use flotilla_e2e::gitlab::{assert_survived, gitlab, survivor_job, wait_for_line};
 use flotilla_e2e::{start_fleet, status_until, FleetSpec};
 use gitlab_sim::{JobSpec, JobState};
 
@@ -24,14 +24,7 @@ async fn a_worker_back_within_its_grace_finishes_its_job_untouched() {
     let mut spec = FleetSpec::new(sim.url(), &sim.runner_tokens()[0], 1, 1);
     spec.workers = timing(Duration::from_secs(30));
     let mut fleet = start_fleet(spec).await;
-    let script = [
-        "for i in $(seq 1 20); do echo before-$i; done",
-        "sleep 2",
-        "for i in $(seq 1 20); do echo after-$i; done",
-    ];
-    let id = sim
-        .add_job(JobSpec::new("survivor", script).variable("GIT_STRATEGY", "none"))
-        .unwrap();
+    let id = sim.add_job(survivor_job(2)).unwrap();
     wait_for_line(&sim, id, "\nbefore-20\n").await;
 
     fleet.stop_worker(0);
@@ -41,16 +34,7 @@ async fn a_worker_back_within_its_grace_finishes_its_job_untouched() {
     tokio::time::timeout(Duration::from_secs(60), sim.wait_all_finished())
         .await
         .expect("the job ends");
-    let job = sim.job(id).unwrap();
-    let trace = job.trace_text();
-    assert_eq!(job.state, JobState::Success, "{trace}");
-    for i in 1..=20 {
-        for phase in ["before", "after"] {
-            let line = format!("\n{phase}-{i}\n");
-            assert_eq!(trace.matches(&line).count(), 1, "{line:?} exactly once:\n{trace}");
-        }
-    }
-    assert_eq!(job.checksum_matched, Some(true));
+    assert_survived(&sim, id);
     let status = status_until(&fleet, |s| s.jobs.iter().all(|j| j.state == "done")).await;
     assert_eq!(status.jobs[0].dispatches, 1, "the job was handed to a worker once");
     assert_eq!(status.jobs[0].result, "success");
@@ -181,14 +165,7 @@ helper_binary = "{helper}"
             .unwrap()
     };
     let mut process = worker();
-    let script = [
-        "for i in $(seq 1 20); do echo before-$i; done",
-        "sleep 3",
-        "for i in $(seq 1 20); do echo after-$i; done",
-    ];
-    let id = sim
-        .add_job(JobSpec::new("survivor", script).variable("GIT_STRATEGY", "none"))
-        .unwrap();
+    let id = sim.add_job(survivor_job(3)).unwrap();
     wait_for_line(&sim, id, "\nbefore-20\n").await;
     process.kill().unwrap();
     process.wait().unwrap();
@@ -197,15 +174,7 @@ helper_binary = "{helper}"
     tokio::time::timeout(Duration::from_secs(60), sim.wait_all_finished())
         .await
         .expect("the job ends");
-    let job = sim.job(id).unwrap();
-    let trace = job.trace_text();
-    assert_eq!(job.state, JobState::Success, "{trace}");
-    for i in 1..=20 {
-        for phase in ["before", "after"] {
-            let line = format!("\n{phase}-{i}\n");
-            assert_eq!(trace.matches(&line).count(), 1, "{line:?} exactly once:\n{trace}");
-        }
-    }
+    assert_survived(&sim, id);
     let status = status_until(&fleet, |s| s.jobs.iter().all(|j| j.state == "done")).await;
     assert_eq!(status.jobs[0].dispatches, 1, "run once");
     process.kill().unwrap();
