@@ -193,6 +193,9 @@ pub struct Runtime {
     pub timeout_seconds: Option<i64>,
     #[serde(deserialize_with = "nullable")]
     pub after_script_timeout_seconds: Option<i64>,
+    /// Lines the worker wants at the top of the job log (e.g. the overwrites it applied).
+    #[serde(deserialize_with = "nullable")]
+    pub notices: Vec<String>,
 }
 
 /// The official runner's job timeout when GitLab sends none (`runner_info.timeout` ≤ 0).

@@ -227,6 +227,9 @@ impl Driver<'_> {
                 .chain(job.variables.iter().filter(|v| v.masked).map(|v| v.value.clone())),
         ));
         self.log.line(&format!("Running on {}...", hostname()));
+        for notice in &runtime.notices {
+            self.log.line(notice);
+        }
         let steps_dir = args.run_dir.join("steps");
         make_dir(&steps_dir, 0o777).with_context(|| format!("cannot create {}", steps_dir.display()))?;
         let tmp_dir = args.run_dir.join("tmp");

@@ -59,7 +59,15 @@ async fn allowed_overwrites_shape_the_pod_and_refused_ones_fail_the_job() {
     );
 
     all_finished(&sim).await;
-    assert_eq!(sim.job(allowed).unwrap().state, JobState::Success);
+    let allowed = sim.job(allowed).unwrap();
+    assert_eq!(allowed.state, JobState::Success);
+    assert!(
+        allowed
+            .trace_text()
+            .contains("KUBERNETES_CPU_LIMIT overwrites the runner's setting with \"1500m\""),
+        "the job log says what was overwritten: {}",
+        allowed.trace_text()
+    );
     let refused = sim.job(too_much).unwrap();
     assert_eq!(refused.state, JobState::Failed);
     assert_eq!(refused.failure_reason.as_deref(), Some("runner_configuration_error"));

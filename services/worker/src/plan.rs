@@ -50,9 +50,8 @@ pub fn plan(defaults: &PodDefaults, payload_json: &str, runner_config_json: &[u8
             .map_err(|e| PlanError::Settings(e.to_string()))?
             .kubernetes
     };
-    for line in overwrites::apply(&mut kubernetes, &payload.variables)? {
-        tracing::info!(job_id = payload.id, "{line}");
-    }
+    // What was changed for this job goes into its log, as the official runner echoes it.
+    let mut notices = overwrites::apply(&mut kubernetes, &payload.variables)?;
     let job_user = payload
         .image
         .as_ref()
@@ -63,11 +62,14 @@ pub fn plan(defaults: &PodDefaults, payload_json: &str, runner_config_json: &[u8
             flotilla_gitlab::types::StringOrInt::Int(n) => n.to_string(),
             flotilla_gitlab::types::StringOrInt::String(s) => s.clone(),
         });
-    if let Some(line) = overwrites::apply_job_user(&mut kubernetes, job_user.as_deref())? {
-        tracing::info!(job_id = payload.id, "{line}");
-    }
+    notices.extend(overwrites::apply_job_user(&mut kubernetes, job_user.as_deref())?);
     crate::allowed::check(&mut kubernetes, payload.image.as_ref(), &payload.services)?;
     let namespace_overwrite = overwrites::namespace(&kubernetes, &payload.variables)?;
+    if let Some(namespace) = &namespace_overwrite {
+        notices.push(format!(
+            "KUBERNETES_NAMESPACE_OVERWRITE: the job runs in namespace {namespace:?}"
+        ));
+    }
     let image = payload
         .image
         .as_ref()
@@ -82,6 +84,7 @@ pub fn plan(defaults: &PodDefaults, payload_json: &str, runner_config_json: &[u8
         "builds_dir": builds_dir,
         "project_dir": format!("{builds_dir}/{}", if project.is_empty() { "project" } else { &project }),
         "timeout_seconds": timeout,
+        "notices": notices,
     });
     Ok(PodPlan {
         job_id: payload.id,
