@@ -112,7 +112,7 @@ pub fn plan(defaults: &PodDefaults, payload_json: &str, runner_config_json: &[u8
         active_deadline_seconds: Some(timeout as i64 + 60),
         termination_grace_period_seconds: None,
         service_account: None,
-        services: crate::services::plan(&kubernetes, &payload.services),
+        services: crate::services::plan(&kubernetes, &payload.services)?,
         kubernetes,
     })
 }

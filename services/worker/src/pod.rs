@@ -150,7 +150,7 @@ fn service_containers(plan: &PodPlan, mounts: &[VolumeMount]) -> Vec<Container> 
                     .collect()
             }),
             image_pull_policy: pod_settings::pull_policy(kube),
-            resources: pod_settings::resources(kube, ContainerKind::Service),
+            resources: service.resources.clone(),
             security_context: Some(pod_settings::container_security(
                 kube,
                 &kube.service_container_security_context,

@@ -3,11 +3,15 @@
 //! orders them. Each is reachable from the build container by its aliases (host aliases to
 //! 127.0.0.1: containers of a Pod share its network) and on localhost.
 
-use flotilla_config::KubernetesConfig;
-use flotilla_gitlab::types::Service;
+use flotilla_config::{ContainerKind, KubernetesConfig};
+use flotilla_gitlab::types::{JobVariable, Service};
+use k8s_openapi::api::core::v1::ResourceRequirements;
+
+use crate::overwrites::{self, Refused};
+use crate::pod_settings;
 
 /// One service container to be.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServicePlan {
     pub image: String,
     pub aliases: Vec<String>,
@@ -17,11 +21,17 @@ pub struct ServicePlan {
     pub command: Vec<String>,
     pub env: Vec<(String, String)>,
     pub ports: Vec<u16>,
+    /// Its requests and limits: the entry's `service_*`, or the service's own
+    /// `KUBERNETES_SERVICE_*` variables within their `*_overwrite_max_allowed`.
+    pub resources: Option<ResourceRequirements>,
 }
 
-/// The services of a job under a runner entry.
-pub fn plan(kube: &KubernetesConfig, job: &[Service]) -> Vec<ServicePlan> {
+/// The services of a job under a runner entry; a service's resource overwrite beyond what the
+/// entry allows is refused.
+pub fn plan(kube: &KubernetesConfig, job: &[Service]) -> Result<Vec<ServicePlan>, Refused> {
+    let shared = pod_settings::resources(kube, ContainerKind::Service);
     let configured = kube.services.iter().map(|service| ServicePlan {
+        resources: shared.clone(),
         aliases: aliases(service.aliases(), &service.name),
         image: service.name.clone(),
         entrypoint: service.entrypoint.clone(),
@@ -34,10 +44,18 @@ pub fn plan(kube: &KubernetesConfig, job: &[Service]) -> Vec<ServicePlan> {
             .collect(),
         ports: Vec::new(),
     });
-    let from_job = job
-        .iter()
-        .filter(|service| !service.name.is_empty())
-        .map(|service| ServicePlan {
+    let from_job = job.iter().filter(|service| !service.name.is_empty()).map(|service| {
+        // Only the service-resource overwrites apply from a service's own variables.
+        let own: Vec<JobVariable> = service
+            .variables
+            .iter()
+            .filter(|v| v.key.starts_with("KUBERNETES_SERVICE_") && !v.key.ends_with("ACCOUNT_OVERWRITE"))
+            .cloned()
+            .collect();
+        let mut settings = kube.clone();
+        overwrites::apply(&mut settings, &own)?;
+        Ok(ServicePlan {
+            resources: pod_settings::resources(&settings, ContainerKind::Service),
             aliases: aliases(service.aliases(), &service.name),
             image: service.name.clone(),
             entrypoint: service.entrypoint.clone(),
@@ -48,8 +66,9 @@ pub fn plan(kube: &KubernetesConfig, job: &[Service]) -> Vec<ServicePlan> {
                 .map(|v| (v.key.clone(), v.value.clone()))
                 .collect(),
             ports: service.ports.iter().map(|port| port.number).collect(),
-        });
-    configured.chain(from_job).collect()
+        })
+    });
+    configured.map(Ok).chain(from_job).collect()
 }
 
 /// The given aliases, or the ones GitLab derives from the image name
@@ -98,7 +117,7 @@ mod tests {
              "variables": [{"key": "POSTGRES_DB", "value": "app"}], "ports": [{"number": 5432}]}
         ]))
         .unwrap();
-        let services = plan(&kube, &job);
+        let services = plan(&kube, &job).unwrap();
         assert_eq!(services.len(), 2);
         assert_eq!(
             (services[0].image.as_str(), services[0].aliases.clone()),
@@ -108,5 +127,34 @@ mod tests {
         assert_eq!(services[1].aliases, ["postgres"]);
         assert_eq!(services[1].ports, [5432]);
         assert_eq!(services[1].entrypoint, ["sh", "-c"]);
+    }
+
+    #[test]
+    fn a_services_own_variables_overwrite_its_resources_within_the_max() {
+        let kube: KubernetesConfig = serde_json::from_value(serde_json::json!({
+            "service_memory_limit": "256Mi", "service_memory_limit_overwrite_max_allowed": "1Gi"
+        }))
+        .unwrap();
+        let job: Vec<Service> = serde_json::from_value(serde_json::json!([
+            {"name": "postgres:16", "variables": [{"key": "KUBERNETES_SERVICE_MEMORY_LIMIT", "value": "512Mi"}]},
+            {"name": "redis:7"}
+        ]))
+        .unwrap();
+        let services = plan(&kube, &job).unwrap();
+        let limit = |n: usize| {
+            services[n].resources.as_ref().unwrap().limits.as_ref().unwrap()["memory"]
+                .0
+                .clone()
+        };
+        assert_eq!(
+            (limit(0), limit(1)),
+            ("512Mi".to_string(), "256Mi".to_string()),
+            "only that service"
+        );
+        let greedy: Vec<Service> = serde_json::from_value(serde_json::json!([
+            {"name": "postgres:16", "variables": [{"key": "KUBERNETES_SERVICE_MEMORY_LIMIT", "value": "2Gi"}]}
+        ]))
+        .unwrap();
+        assert!(plan(&kube, &greedy).is_err());
     }
 }
