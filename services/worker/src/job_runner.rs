@@ -296,13 +296,25 @@ impl JobRunner {
         Ok(())
     }
 
+    /// Follows a job's Pod into the log-shipper at `shipper_url`, from `offset` bytes of its
+    /// log (what the shipper already has), until the helper has ended: its result and the
+    /// log's total size.
+    pub async fn supervise(
+        &self,
+        job_id: u64,
+        shipper_url: &str,
+        offset: u64,
+    ) -> Result<(HelperResult, u64), JobError> {
+        let upload = Upload::start(shipper_url, self.tls.as_ref(), job_id, offset).await?;
+        let result = self.follow(job_id, &upload, offset).await?;
+        Ok((result, upload.finish().await?))
+    }
+
     /// The whole job: create, follow, result, delete.
     pub async fn run(&self, payload_json: &str) -> Result<JobRun, JobError> {
         let plan = self.plan(payload_json, b"")?;
         self.create(&plan).await?;
-        let upload = Upload::start(&self.shipper_url, self.tls.as_ref(), plan.job_id, 0).await?;
-        let result = self.follow(plan.job_id, &upload, 0).await?;
-        let log_bytes = upload.finish().await?;
+        let (result, log_bytes) = self.supervise(plan.job_id, &self.shipper_url, 0).await?;
         if let Err(error) = self.delete(plan.job_id).await {
             tracing::warn!(job_id = plan.job_id, %error, "deleting the job's Pod failed; the reaper will retry");
         }

@@ -23,7 +23,7 @@ use crate::book::JobBook;
 use crate::job_runner::{HelperResult, JobError, JobRunner};
 use crate::plan::PlanError;
 use crate::pod::object_name;
-use crate::trace_upload::{durable_offset, Upload};
+use crate::trace_upload::durable_offset;
 
 #[derive(Debug, Clone)]
 pub struct LinkConfig {
@@ -231,15 +231,13 @@ async fn run_assigned(worker: Arc<Worker>, assign: AssignJob) {
         runner.create(&plan).await?;
         let started = JobStarted {
             pod_name: object_name(job_id),
-            namespace: runner.namespace.clone(),
+            namespace: plan.namespace.clone(),
         };
         let _ = worker.events.send(JobEvent {
             job_id,
             event: Some(job_event::Event::Started(started)),
         });
-        let upload = Upload::start(&assign.log_shipper_url, runner.tls.as_ref(), job_id, 0).await?;
-        let result = runner.follow(job_id, &upload, 0).await?;
-        Ok((result, upload.finish().await?))
+        runner.supervise(job_id, &assign.log_shipper_url, 0).await
     }
     .await;
     ended(&worker, job_id, outcome);
@@ -256,9 +254,7 @@ async fn run_adopted(worker: Arc<Worker>, job_id: u64) {
     let outcome = async {
         let offset = durable_offset(&url, runner.tls.as_ref(), job_id).await?;
         tracing::info!(job_id, offset, "resuming the job's log");
-        let upload = Upload::start(&url, runner.tls.as_ref(), job_id, offset).await?;
-        let result = runner.follow(job_id, &upload, offset).await?;
-        Ok((result, upload.finish().await?))
+        runner.supervise(job_id, &url, offset).await
     }
     .await;
     ended(&worker, job_id, outcome);
