@@ -153,6 +153,11 @@ struct Driver<'a> {
 /// `flotilla-helper run`. Returns the result it reported; `Err` only when it could not report.
 pub fn run(args: &RunArgs) -> Result<JobResult> {
     cancel::install_sigterm_handler();
+    // As the official runner does (unless FF_DISABLE_UMASK_FOR_KUBERNETES_EXECUTOR): what the
+    // helper creates (the checkout, caches, artifacts) stays writable for a build container
+    // that runs as another, non-root user.
+    // SAFETY: umask only changes this process's file-creation mask.
+    unsafe { libc::umask(0) };
     let started = Instant::now();
     fs::create_dir_all(&args.run_dir).with_context(|| format!("cannot create {}", args.run_dir.display()))?;
     let mut log = JobLog::open(&args.run_dir.join("job.log"))
@@ -221,6 +226,14 @@ impl Driver<'_> {
         self.log.section_start("prepare_script", "Preparing environment");
         let job: JobPayload = read_json(&args.job_dir.join("job.json"), true)?;
         let runtime: Runtime = read_json(&args.job_dir.join("runtime.json"), false)?;
+        let keep_umask = job
+            .variables
+            .iter()
+            .any(|v| v.key == "FF_DISABLE_UMASK_FOR_KUBERNETES_EXECUTOR" && v.value == "true");
+        if keep_umask {
+            // SAFETY: as above.
+            unsafe { libc::umask(0o022) };
+        }
         let settings = Settings::resolve(&runtime, &job);
         self.log.set_masker(Masker::new(
             std::iter::once(job.token.clone())

@@ -245,3 +245,25 @@ async fn runner_kubernetes_settings_shape_the_pod() {
         10
     );
 }
+
+/// A build container running as a non-root user (the job image's `kubernetes: user`, or the
+/// runner's `build_container_security_context`) still runs the job through the shared volumes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_non_root_build_container_runs_the_job() {
+    let (_sim, client, _dir) = cluster().await;
+    let text = "[[runners]]\nurl = \"https://g.example.com\"\ntoken = \"t\"\nexecutor = \"kubernetes\"\n[runners.kubernetes.build_container_security_context]\nrun_as_user = 1000\nrun_as_group = 1000\n";
+    let kubernetes = flotilla_config::runner_config_from_str(text).unwrap().config.runners[0]
+        .kubernetes
+        .clone();
+    let script = [
+        "echo uid=$(id -u)",
+        "echo written > build-output.txt && cat build-output.txt",
+    ];
+    let (log, result) = run_job_with(&client, 104, &script, kubernetes).await;
+    assert_eq!(result["state"], "success", "{log}");
+    assert!(log.contains("\nuid=1000\n"), "{log}");
+    assert!(
+        log.contains("\nwritten\n"),
+        "it can write in its working directory: {log}"
+    );
+}
