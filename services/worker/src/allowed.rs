@@ -111,15 +111,7 @@ fn glob_matches(pattern: &str, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn kube(text: &str) -> KubernetesConfig {
-        let file = format!(
-            "[[runners]]\nurl = \"https://g.example.com\"\ntoken = \"t\"\nexecutor = \"kubernetes\"\n[runners.kubernetes]\n{text}"
-        );
-        flotilla_config::runner_config_from_str(&file).unwrap().config.runners[0]
-            .kubernetes
-            .clone()
-    }
+    use crate::test_support::kube;
 
     fn image(name: &str, pull_policy: &[&str]) -> Image {
         Image {

@@ -18,3 +18,17 @@ pub mod services;
 pub mod settings;
 pub mod trace_upload;
 pub mod volumes;
+
+/// What the worker's unit tests share.
+#[cfg(test)]
+mod test_support {
+    /// The `[runners.kubernetes]` of a runner entry with `text` in that table, loaded as the
+    /// coordinator loads `config.toml`.
+    pub fn kube(text: &str) -> flotilla_config::KubernetesConfig {
+        let file = format!(
+            "[[runners]]\nurl = \"https://g.example.com\"\ntoken = \"t\"\nexecutor = \"kubernetes\"\n[runners.kubernetes]\n{text}"
+        );
+        let loaded = flotilla_config::runner_config_from_str(&file).expect("the test config loads");
+        loaded.config.runners[0].kubernetes.clone()
+    }
+}

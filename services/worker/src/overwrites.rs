@@ -261,15 +261,7 @@ fn set_quantity(kube: &mut KubernetesConfig, field: &str, quantity: Quantity) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn kube(text: &str) -> KubernetesConfig {
-        let file = format!(
-            "[[runners]]\nurl = \"https://g.example.com\"\ntoken = \"t\"\nexecutor = \"kubernetes\"\n[runners.kubernetes]\n{text}"
-        );
-        flotilla_config::runner_config_from_str(&file).unwrap().config.runners[0]
-            .kubernetes
-            .clone()
-    }
+    use crate::test_support::kube;
 
     fn var(key: &str, value: &str) -> JobVariable {
         JobVariable::public(key, value)

@@ -231,14 +231,7 @@ pub fn pull_policy(kube: &KubernetesConfig) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn kube(toml_text: &str) -> KubernetesConfig {
-        let text = format!(
-            "[[runners]]\nurl = \"https://g.example.com\"\ntoken = \"t\"\nexecutor = \"kubernetes\"\n[runners.kubernetes]\n{toml_text}"
-        );
-        let loaded = flotilla_config::runner_config_from_str(&text).expect("the test config loads");
-        loaded.config.runners[0].kubernetes.clone()
-    }
+    use crate::test_support::kube;
 
     #[test]
     fn net_raw_is_dropped_by_default_and_cap_drop_beats_cap_add() {
