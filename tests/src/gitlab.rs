@@ -66,3 +66,15 @@ pub fn assert_survived(sim: &GitlabSim, id: u64) {
         "the final update carries the whole log's checksum"
     );
 }
+
+/// A fleet of one cluster with a worker of `capacity`, polling `sim` under the runner entry
+/// written in `entry` (a `config.toml` with one `[[runners]]`).
+pub async fn start_under_entry(sim: &GitlabSim, entry: &str, capacity: u32) -> crate::Fleet {
+    let runner = &flotilla_config::runner_config_from_str(entry)
+        .expect("the test's runner entry loads")
+        .config
+        .runners[0];
+    let mut spec = crate::FleetSpec::new(sim.url(), &sim.runner_tokens()[0], 1, capacity);
+    spec.runner_config_json = serde_json::to_string(runner).expect("a runner entry serializes");
+    crate::start_fleet(spec).await
+}

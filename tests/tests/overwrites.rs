@@ -3,19 +3,11 @@
 //! `runner_configuration_error` and says which variable and which rule — and the worker goes
 //! on with the next job.
 
+use flotilla_e2e::gitlab::start_under_entry;
 use flotilla_e2e::gitlab::{all_finished, gitlab};
-use flotilla_e2e::{start_fleet, FleetSpec};
 use gitlab_sim::{Expect, JobSpec, JobState};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
-
-/// One cluster with a worker of `capacity`, under the runner entry written in `entry`.
-async fn fleet_with_entry(sim: &gitlab_sim::GitlabSim, entry: &str, capacity: u32) -> flotilla_e2e::Fleet {
-    let runner = &flotilla_config::runner_config_from_str(entry).unwrap().config.runners[0];
-    let mut spec = FleetSpec::new(sim.url(), &sim.runner_tokens()[0], 1, capacity);
-    spec.runner_config_json = serde_json::to_string(runner).unwrap();
-    start_fleet(spec).await
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn allowed_overwrites_shape_the_pod_and_refused_ones_fail_the_job() {
@@ -29,7 +21,7 @@ async fn allowed_overwrites_shape_the_pod_and_refused_ones_fail_the_job() {
     cpu_limit = "1"
     cpu_limit_overwrite_max_allowed = "2"
 "#;
-    let fleet = fleet_with_entry(&sim, entry, 2).await;
+    let fleet = start_under_entry(&sim, entry, 2).await;
 
     // Kept until it is checked: the Pod stays while the job sleeps.
     let allowed = sim
@@ -103,7 +95,7 @@ async fn jobs_run_in_the_entrys_namespace_or_an_allowed_overwrite() {
     namespace = "ci-default"
     namespace_overwrite_allowed = "ci-.*"
 "#;
-    let fleet = fleet_with_entry(&sim, entry, 2).await;
+    let fleet = start_under_entry(&sim, entry, 2).await;
     let client = fleet.workers[0].0.kube.clone();
     for name in ["ci-default", "ci-other"] {
         let namespace: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
@@ -146,7 +138,7 @@ async fn namespace_per_job_creates_and_removes_the_jobs_namespace() {
 
     let sim = gitlab().await;
     let entry = "[[runners]]\nurl = \"https://gitlab.example.com\"\ntoken = \"t\"\nexecutor = \"kubernetes\"\n[runners.kubernetes]\nnamespace_per_job = true\n";
-    let fleet = fleet_with_entry(&sim, entry, 1).await;
+    let fleet = start_under_entry(&sim, entry, 1).await;
     let client = fleet.workers[0].0.kube.clone();
     let id = sim
         .add_job(JobSpec::new("isolated", ["sleep 1"]).variable("GIT_STRATEGY", "none"))

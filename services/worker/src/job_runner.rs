@@ -9,11 +9,13 @@ use std::time::Duration;
 use futures::AsyncBufReadExt;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
 use kube::api::{Api, DeleteParams, LogParams, PostParams};
+use kube::runtime::wait::{await_condition, conditions};
 use serde::Deserialize;
 
 use crate::log_entries::split_line;
 use crate::plan::{per_job_namespace, plan, PodDefaults};
 use crate::pod::{object_name, owned_by, pod, secret, PodPlan};
+use crate::pod_start::{progress, timed_out, Progress, StartFailure};
 use crate::trace_upload::Upload;
 
 /// The job's end as the helper wrote it to its termination message.
@@ -52,6 +54,22 @@ pub enum JobError {
     Kube(#[from] kube::Error),
     #[error(transparent)]
     Upload(#[from] crate::trace_upload::UploadError),
+    #[error(transparent)]
+    Start(#[from] StartFailure),
+    #[error("watching the job's Pod: {0}")]
+    Watch(#[from] kube::runtime::wait::Error),
+}
+
+impl JobError {
+    /// The failure reason GitLab is told for a job that ended with this error.
+    pub fn failure_reason(&self) -> &'static str {
+        match self {
+            // A refused overwrite is the job's (or its configuration's) doing, not the system's.
+            JobError::Plan(crate::plan::PlanError::Refused(_)) => "runner_configuration_error",
+            JobError::Start(failure) => failure.failure_reason(),
+            _ => "runner_system_failure",
+        }
+    }
 }
 
 /// Where the worker's jobs run.
@@ -151,6 +169,94 @@ impl JobRunner {
                 .await?;
         }
         Ok(created)
+    }
+
+    /// Waits until the job's Pod has started (its build container runs), at most the entry's
+    /// `poll_timeout`. Given the job's `plan` (a Pod this worker just created), a failed pull
+    /// is retried with that container's next pull policy in a new Pod, as the official
+    /// runner does; the job's log says so at its top.
+    pub async fn wait_started(&self, job_id: u64, mut plan: Option<&mut PodPlan>) -> Result<(), JobError> {
+        loop {
+            let timeout = plan.as_ref().map_or_else(
+                || flotilla_config::KubernetesConfig::default().poll_timeout(),
+                |p| p.kubernetes.poll_timeout(),
+            );
+            let failure = match self.start_progress(job_id, timeout).await? {
+                None => return Ok(()),
+                Some(failure) => failure,
+            };
+            let StartFailure::ImagePull {
+                container,
+                image,
+                policy,
+                message,
+            } = &failure
+            else {
+                return Err(failure.into());
+            };
+            let Some(plan) = plan.as_deref_mut() else {
+                return Err(failure.into());
+            };
+            if !plan.next_pull_policy(container) {
+                return Err(failure.into());
+            }
+            let next = plan.pull_policy(container).unwrap_or_default();
+            tracing::warn!(job_id, %container, %image, %policy, %next, "image pull failed; retrying with the next pull policy");
+            plan.add_notice(&format!(
+                "WARNING: Failed to pull image {image:?} for container {container} with pull policy {policy}: {message}; trying pull policy {next}"
+            ));
+            self.recreate(plan).await?;
+        }
+    }
+
+    /// Watches the job's Pod until it has started (`None`) or cannot (`Some`), for at most
+    /// `timeout`; an unreachable API server is retried meanwhile.
+    async fn start_progress(&self, job_id: u64, timeout: Duration) -> Result<Option<StartFailure>, JobError> {
+        let name = object_name(job_id);
+        let deadline = tokio::time::Instant::now() + timeout;
+        let decided = |pod: Option<&Pod>| progress(pod) != Progress::Pending;
+        loop {
+            match tokio::time::timeout_at(deadline, await_condition(self.pods(job_id), &name, decided)).await {
+                Ok(Ok(pod)) => {
+                    return Ok(match progress(pod.as_ref()) {
+                        Progress::Failed(failure) => Some(failure),
+                        _ => None,
+                    })
+                }
+                Ok(Err(error)) => {
+                    tracing::warn!(job_id, %error, "cannot watch the job's Pod; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(_) => {
+                    let pod = self.pods(job_id).get_opt(&name).await?;
+                    return Ok(Some(timed_out(pod.as_ref())));
+                }
+            }
+        }
+    }
+
+    /// Replaces the job's Pod and Secret with new ones from `plan`.
+    async fn recreate(&self, plan: &PodPlan) -> Result<(), JobError> {
+        let name = object_name(plan.job_id);
+        let pods = self.pods(plan.job_id);
+        if let Some(old) = pods.get_opt(&name).await? {
+            let now = DeleteParams {
+                grace_period_seconds: Some(0),
+                ..DeleteParams::background()
+            };
+            pods.delete(&name, &now).await?;
+            let uid = old.metadata.uid.unwrap_or_default();
+            // Unbounded: a Pod deleted without grace goes at once.
+            await_condition(pods.clone(), &name, conditions::is_deleted(&uid)).await?;
+        }
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &plan.namespace);
+        match secrets.delete(&name, &DeleteParams::background()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.create(plan).await?;
+        Ok(())
     }
 
     /// Follows the helper's log into `upload` until the helper has ended, leaving out its
@@ -299,12 +405,17 @@ impl JobRunner {
     /// Follows a job's Pod into the log-shipper at `shipper_url`, from `offset` bytes of its
     /// log (what the shipper already has), until the helper has ended: its result and the
     /// log's total size.
+    ///
+    /// It first waits for the Pod to start (see [`Self::wait_started`]; `plan` is the job's
+    /// when this worker just created its Pod).
     pub async fn supervise(
         &self,
         job_id: u64,
         shipper_url: &str,
         offset: u64,
+        plan: Option<&mut PodPlan>,
     ) -> Result<(HelperResult, u64), JobError> {
+        self.wait_started(job_id, plan).await?;
         let upload = Upload::start(shipper_url, self.tls.as_ref(), job_id, offset).await?;
         let result = self.follow(job_id, &upload, offset).await?;
         Ok((result, upload.finish().await?))
@@ -312,9 +423,11 @@ impl JobRunner {
 
     /// The whole job: create, follow, result, delete.
     pub async fn run(&self, payload_json: &str) -> Result<JobRun, JobError> {
-        let plan = self.plan(payload_json, b"")?;
+        let mut plan = self.plan(payload_json, b"")?;
         self.create(&plan).await?;
-        let (result, log_bytes) = self.supervise(plan.job_id, &self.shipper_url, 0).await?;
+        let (result, log_bytes) = self
+            .supervise(plan.job_id, &self.shipper_url, 0, Some(&mut plan))
+            .await?;
         if let Err(error) = self.delete(plan.job_id).await {
             tracing::warn!(job_id = plan.job_id, %error, "deleting the job's Pod failed; the reaper will retry");
         }

@@ -12,6 +12,7 @@ pub mod overwrites;
 pub mod plan;
 pub mod pod;
 pub mod pod_settings;
+pub mod pod_start;
 pub mod render;
 pub mod run;
 pub mod services;

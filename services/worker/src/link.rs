@@ -21,7 +21,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::book::JobBook;
 use crate::job_runner::{HelperResult, JobError, JobRunner};
-use crate::plan::PlanError;
 use crate::pod::object_name;
 use crate::trace_upload::durable_offset;
 
@@ -227,7 +226,7 @@ async fn run_assigned(worker: Arc<Worker>, assign: AssignJob) {
     let runner = &worker.runner;
     let payload = String::from_utf8_lossy(&assign.payload_json).into_owned();
     let outcome = async {
-        let plan = runner.plan(&payload, &assign.runner_config_json)?;
+        let mut plan = runner.plan(&payload, &assign.runner_config_json)?;
         runner.create(&plan).await?;
         let started = JobStarted {
             pod_name: object_name(job_id),
@@ -237,7 +236,9 @@ async fn run_assigned(worker: Arc<Worker>, assign: AssignJob) {
             job_id,
             event: Some(job_event::Event::Started(started)),
         });
-        runner.supervise(job_id, &assign.log_shipper_url, 0).await
+        runner
+            .supervise(job_id, &assign.log_shipper_url, 0, Some(&mut plan))
+            .await
     }
     .await;
     ended(&worker, job_id, outcome);
@@ -254,7 +255,7 @@ async fn run_adopted(worker: Arc<Worker>, job_id: u64) {
     let outcome = async {
         let offset = durable_offset(&url, runner.tls.as_ref(), job_id).await?;
         tracing::info!(job_id, offset, "resuming the job's log");
-        runner.supervise(job_id, &url, offset).await
+        runner.supervise(job_id, &url, offset, None).await
     }
     .await;
     ended(&worker, job_id, outcome);
@@ -274,13 +275,8 @@ fn ended(worker: &Worker, job_id: u64, outcome: Result<(HelperResult, u64), JobE
         }),
         Err(error) => {
             tracing::error!(job_id, %error, "the job could not run");
-            // A refused overwrite is the job's (or its configuration's) doing, not the system's.
-            let failure_reason = match &error {
-                JobError::Plan(PlanError::Refused(_)) => "runner_configuration_error",
-                _ => "runner_system_failure",
-            };
             job_event::Event::Rejected(JobRejected {
-                failure_reason: failure_reason.into(),
+                failure_reason: error.failure_reason().into(),
                 message: error.to_string(),
             })
         }

@@ -113,6 +113,7 @@ pub fn plan(defaults: &PodDefaults, payload_json: &str, runner_config_json: &[u8
         termination_grace_period_seconds: None,
         service_account: None,
         services: crate::services::plan(&kubernetes, &payload.services)?,
+        pull_attempts: Default::default(),
         kubernetes,
     })
 }

@@ -55,6 +55,44 @@ pub struct PodPlan {
     pub kubernetes: KubernetesConfig,
     /// The `svc-N` containers.
     pub services: Vec<ServicePlan>,
+    /// How many of the entry's pull policies each container has used up (by container name):
+    /// a failed pull moves it to the next one.
+    pub pull_attempts: BTreeMap<String, usize>,
+}
+
+impl PodPlan {
+    /// A container's `imagePullPolicy`: the entry's `pull_policy` list at the place its failed
+    /// pulls moved it to (`["always", "if-not-present"]` falls back to the node's copy).
+    pub fn pull_policy(&self, container: &str) -> Option<String> {
+        let used = self.pull_attempts.get(container).copied().unwrap_or(0);
+        self.kubernetes
+            .pull_policy
+            .iter()
+            .nth(used)
+            .map(|policy| policy.as_kubernetes().to_string())
+    }
+
+    /// Moves a container whose pull failed to its next pull policy; false when it has none.
+    pub fn next_pull_policy(&mut self, container: &str) -> bool {
+        let used = self.pull_attempts.get(container).copied().unwrap_or(0);
+        if used + 1 >= self.kubernetes.pull_policy.0.len() {
+            return false;
+        }
+        self.pull_attempts.insert(container.to_string(), used + 1);
+        true
+    }
+
+    /// Adds a line to what the helper prints at the top of the job's log.
+    pub fn add_notice(&mut self, line: &str) {
+        let mut runtime: serde_json::Value = serde_json::from_str(&self.runtime_json).unwrap_or_default();
+        if !runtime["notices"].is_array() {
+            runtime["notices"] = serde_json::json!([]);
+        }
+        if let Some(notices) = runtime["notices"].as_array_mut() {
+            notices.push(line.into());
+        }
+        self.runtime_json = runtime.to_string();
+    }
 }
 
 /// Pod and Secret names are derived from the job id, so creating them is idempotent.
@@ -149,7 +187,7 @@ fn service_containers(plan: &PodPlan, mounts: &[VolumeMount]) -> Vec<Container> 
                     })
                     .collect()
             }),
-            image_pull_policy: pod_settings::pull_policy(kube),
+            image_pull_policy: plan.pull_policy(&format!("svc-{n}")),
             resources: service.resources.clone(),
             security_context: Some(pod_settings::container_security(
                 kube,
@@ -248,7 +286,7 @@ pub fn pod(plan: &PodPlan) -> Pod {
         ]),
         working_dir: Some(plan.builds_dir.clone()),
         volume_mounts: Some(shared),
-        image_pull_policy: pod_settings::pull_policy(kube),
+        image_pull_policy: plan.pull_policy("build"),
         lifecycle: pod_settings::lifecycle(kube),
         security_context: Some(pod_settings::container_security(
             kube,
@@ -360,6 +398,7 @@ mod tests {
             service_account: None,
             kubernetes: KubernetesConfig::default(),
             services: Vec::new(),
+            pull_attempts: Default::default(),
         }
     }
 
@@ -406,6 +445,28 @@ mod tests {
             .map(|m| m["name"].as_str().unwrap())
             .collect();
         assert_eq!(helper_mounts, ["flotilla", "repo", "job", "pod-info"]);
+    }
+
+    #[test]
+    fn a_failed_pull_moves_only_that_container_to_its_next_policy() {
+        let mut plan = plan();
+        plan.kubernetes = crate::test_support::kube("pull_policy = [\"always\", \"if-not-present\"]");
+        assert_eq!(plan.pull_policy("build").as_deref(), Some("Always"));
+        assert!(plan.next_pull_policy("build"));
+        assert_eq!(plan.pull_policy("build").as_deref(), Some("IfNotPresent"));
+        assert_eq!(plan.pull_policy("svc-0").as_deref(), Some("Always"));
+        assert!(!plan.next_pull_policy("build"), "the list is used up");
+        plan.kubernetes = KubernetesConfig::default();
+        assert_eq!(plan.pull_policy("build"), None, "no list: the cluster's default");
+    }
+
+    #[test]
+    fn notices_are_added_to_the_runtime_file() {
+        let mut plan = plan();
+        plan.add_notice("first");
+        plan.add_notice("second");
+        let runtime: serde_json::Value = serde_json::from_str(&plan.runtime_json).unwrap();
+        assert_eq!(runtime["notices"], serde_json::json!(["first", "second"]));
     }
 
     #[test]

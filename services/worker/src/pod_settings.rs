@@ -220,14 +220,6 @@ pub fn lifecycle(kube: &KubernetesConfig) -> Option<Lifecycle> {
     (lifecycle != Lifecycle::default()).then_some(lifecycle)
 }
 
-/// The first configured pull policy, in the Pod spec's spelling (the rest are fallbacks).
-pub fn pull_policy(kube: &KubernetesConfig) -> Option<String> {
-    kube.pull_policy
-        .iter()
-        .next()
-        .map(|policy| policy.as_kubernetes().to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,7 +278,6 @@ mod tests {
             ])
         );
         assert_eq!(image_pull_secrets(&config).unwrap()[0].name, "regcred");
-        assert_eq!(pull_policy(&config).as_deref(), Some("IfNotPresent"));
         assert_eq!(host_aliases(&config).unwrap()[0].ip, "10.0.0.7");
         assert!(dns_config(&config).is_none() && pod_security(&config.pod_security_context).is_none());
     }

@@ -1,0 +1,108 @@
+//! A job Pod that cannot start (issue 5): `pull_policy = ["always", "if-not-present"]` falls
+//! back to the node's copy when the registry fails, and says so in the job log; a pull that
+//! fails under every policy fails the job as an image pull failure; a Pod that never gets a
+//! node fails after `poll_timeout` with the reason. kube-sim fails the pulls on request, as a
+//! registry that is down would.
+
+use flotilla_e2e::gitlab::{all_finished, gitlab, start_under_entry};
+use gitlab_sim::{Expect, JobSpec, JobState};
+use kube_sim::faults::ImagePullFault;
+
+const ENTRY: &str = r#"
+[[runners]]
+  url = "https://gitlab.example.com"
+  token = "t"
+  executor = "kubernetes"
+  [runners.kubernetes]
+    pull_policy = ["always", "if-not-present"]
+"#;
+
+fn job(name: &str, image: &str) -> JobSpec {
+    let mut job = JobSpec::new(name, ["echo the job ran"]).variable("GIT_STRATEGY", "none");
+    job.image = Some(image.into());
+    job
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_pull_falls_back_to_the_next_policy_or_fails_the_job() {
+    let sim = gitlab().await;
+    let fleet = start_under_entry(&sim, ENTRY, 2).await;
+    let faults = fleet.clusters[0].faults();
+    // The registry is down for this image, but the node has a copy.
+    faults.fail_image_pulls(ImagePullFault {
+        image: "registry.example/cached:1".into(),
+        pull_policy: Some("Always".into()),
+    });
+    // This one is nowhere.
+    faults.fail_image_pulls(ImagePullFault {
+        image: "registry.example/missing:1".into(),
+        pull_policy: None,
+    });
+    let cached = sim.add_job(job("cached", "registry.example/cached:1")).unwrap();
+    let mut missing = job("missing", "registry.example/missing:1");
+    missing.expect = Expect::Failed;
+    let missing = sim.add_job(missing).unwrap();
+    all_finished(&sim).await;
+
+    let cached = sim.job(cached).unwrap();
+    let trace = cached.trace_text();
+    assert_eq!(cached.state, JobState::Success, "{trace}");
+    assert!(
+        trace.contains(
+            "WARNING: Failed to pull image \"registry.example/cached:1\" for container build with pull policy Always"
+        ) && trace.contains("trying pull policy IfNotPresent"),
+        "the log says the pull fell back: {trace}"
+    );
+    assert!(trace.contains("the job ran"), "{trace}");
+
+    let missing = sim.job(missing).unwrap();
+    let trace = missing.trace_text();
+    assert_eq!(missing.state, JobState::Failed, "{trace}");
+    // `image_pull_failure`, mapped as the official runner maps it for a GitLab that does not
+    // list that reason (gitlab-sim does not).
+    assert_eq!(missing.failure_reason.as_deref(), Some("runner_system_failure"));
+    assert!(
+        trace.contains(
+            "failed to pull image \"registry.example/missing:1\" for container build with pull policy IfNotPresent"
+        ),
+        "the log names the image and the last policy tried: {trace}"
+    );
+    assert!(!trace.contains("the job ran"), "{trace}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pod_that_never_gets_a_node_fails_after_poll_timeout() {
+    let sim = gitlab().await;
+    let entry = r#"
+[[runners]]
+  url = "https://gitlab.example.com"
+  token = "t"
+  executor = "kubernetes"
+  [runners.kubernetes]
+    poll_interval = 1
+    poll_timeout = 2
+    [runners.kubernetes.node_selector]
+      "disktype" = "ssd"
+"#;
+    let fleet = start_under_entry(&sim, entry, 1).await;
+    let mut stuck = job("stuck", "alpine:3.19");
+    stuck.expect = Expect::Failed;
+    let stuck = sim.add_job(stuck).unwrap();
+    // The next job runs: the worker is not held up by the one that never started.
+    let mut next = job("next", "alpine:3.19");
+    next.expect = Expect::Failed;
+    let next = sim.add_job(next).unwrap();
+    all_finished(&sim).await;
+
+    for id in [stuck, next] {
+        let job = sim.job(id).unwrap();
+        let trace = job.trace_text();
+        assert_eq!(job.state, JobState::Failed, "{trace}");
+        assert_eq!(job.failure_reason.as_deref(), Some("runner_system_failure"));
+        assert!(
+            trace.contains("timed out waiting for pod to start (last phase: Pending); PodScheduled is false (Unschedulable: 0/1 nodes are available"),
+            "the log says why the Pod waited: {trace}"
+        );
+    }
+    drop(fleet);
+}
