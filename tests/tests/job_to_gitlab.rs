@@ -97,7 +97,7 @@ async fn the_job_log_reaches_gitlab_byte_for_byte_across_a_dropped_stream() {
         builds_dir: "/builds".into(),
         shipper_url,
         tls: None,
-        namespaces: Default::default(),
+        places: Default::default(),
     };
     let run = tokio::spawn({
         let runner = runner.clone();

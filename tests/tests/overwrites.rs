@@ -164,3 +164,76 @@ async fn namespace_per_job_creates_and_removes_the_jobs_namespace() {
     .await
     .expect("the job's namespace is deleted after it");
 }
+
+/// A runner entry with its own `host` creates its jobs' Pods on that API server (the worker's
+/// own cluster is not used), with the job's `KUBERNETES_BEARER_TOKEN` where the entry allows
+/// it: the right token runs the job there; a wrong one is refused by the API server and fails
+/// the job, without the token in its log.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_entrys_own_host_is_used_with_the_jobs_bearer_token() {
+    let sim = gitlab().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (elsewhere, elsewhere_client) = flotilla_e2e::cluster(dir.path(), "elsewhere").await;
+    let ca_file = dir.path().join("elsewhere-ca.pem");
+    std::fs::write(&ca_file, elsewhere.ca_pem().expect("kube-sim serves TLS")).unwrap();
+    let entry = format!(
+        r#"
+[[runners]]
+  url = "https://gitlab.example.com"
+  token = "t"
+  executor = "kubernetes"
+  [runners.kubernetes]
+    host = "{}"
+    ca_file = "{}"
+    bearer_token_overwrite_allowed = true
+"#,
+        elsewhere.url(),
+        ca_file.display()
+    );
+    let fleet = start_under_entry(&sim, &entry, 2).await;
+    let right = sim
+        .add_job(
+            JobSpec::new("right-token", ["sleep 1", "echo ran elsewhere"])
+                .variable("GIT_STRATEGY", "none")
+                .masked_variable("KUBERNETES_BEARER_TOKEN", elsewhere.token()),
+        )
+        .unwrap();
+    let mut wrong = JobSpec::new("wrong-token", ["echo never runs"])
+        .variable("GIT_STRATEGY", "none")
+        .variable("KUBERNETES_BEARER_TOKEN", "not-the-token");
+    wrong.expect = Expect::Failed;
+    let wrong = sim.add_job(wrong).unwrap();
+
+    let name = flotilla_worker::pod::object_name(right);
+    let there: Api<Pod> = Api::default_namespaced(elsewhere_client);
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while there.get(&name).await.is_err() {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the job's Pod is created on the entry's host");
+    all_finished(&sim).await;
+    let here: Api<Pod> = Api::default_namespaced(fleet.workers[0].0.kube.clone());
+    assert!(
+        here.get_opt(&name).await.unwrap().is_none(),
+        "not in the worker's cluster"
+    );
+
+    let right = sim.job(right).unwrap();
+    let trace = right.trace_text();
+    assert_eq!(right.state, JobState::Success, "{trace}");
+    assert!(
+        trace.contains("ran elsewhere")
+            && trace.contains("KUBERNETES_BEARER_TOKEN overwrites the runner's bearer token")
+    );
+    assert!(!trace.contains(elsewhere.token()), "{trace}");
+    let wrong = sim.job(wrong).unwrap();
+    let trace = wrong.trace_text();
+    assert_eq!(wrong.state, JobState::Failed, "{trace}");
+    assert!(
+        trace.contains("Unauthorized"),
+        "the API server's refusal is in the log: {trace}"
+    );
+    assert!(!trace.contains("not-the-token"), "{trace}");
+}

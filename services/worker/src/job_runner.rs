@@ -58,6 +58,8 @@ pub enum JobError {
     Start(#[from] StartFailure),
     #[error("watching the job's Pod: {0}")]
     Watch(#[from] kube::runtime::wait::Error),
+    #[error("the runner entry's host: {0}")]
+    Connect(#[from] crate::kube_connect::ConnectError),
 }
 
 impl JobError {
@@ -67,6 +69,8 @@ impl JobError {
             // A refused overwrite is the job's (or its configuration's) doing, not the system's.
             JobError::Plan(crate::plan::PlanError::Refused(_)) => "runner_configuration_error",
             JobError::Start(failure) => failure.failure_reason(),
+            // The entry's own host settings cannot be used (a missing CA file, a bad URL).
+            JobError::Connect(_) => "runner_configuration_error",
             _ => "runner_system_failure",
         }
     }
@@ -85,8 +89,17 @@ pub struct JobRunner {
     pub shipper_url: String,
     /// TLS to the coordinator and the log-shipper.
     pub tls: Option<tonic::transport::ClientTlsConfig>,
-    /// The namespace of each job's Pod, when not the worker's own.
-    pub namespaces: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<u64, String>>>,
+    /// Where each job's Pod is, when not in the worker's own namespace of its cluster.
+    pub places: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<u64, JobPlace>>>,
+}
+
+/// Where a job's Pod lives.
+#[derive(Clone)]
+pub struct JobPlace {
+    pub namespace: String,
+    /// The API server of the job's runner entry when it names its own `host` (with its
+    /// credentials, or the job's `KUBERNETES_BEARER_TOKEN`); None: the worker's cluster.
+    pub client: Option<kube::Client>,
 }
 
 impl JobRunner {
@@ -107,34 +120,59 @@ impl JobRunner {
         Ok(plan(&self.defaults(), payload_json, runner_config_json)?)
     }
 
-    /// The namespace a job's Pod is in (its runner entry's, or an overwrite's; the worker's
-    /// when the job is not known here).
-    fn namespace_of(&self, job_id: u64) -> String {
-        self.namespaces
-            .lock()
-            .unwrap()
-            .get(&job_id)
-            .cloned()
-            .unwrap_or_else(|| self.namespace.clone())
+    /// The API server and namespace of a job's Pod (its runner entry's, or an overwrite's;
+    /// the worker's when the job is not known here).
+    fn place(&self, job_id: u64) -> (kube::Client, String) {
+        match self.places.lock().unwrap().get(&job_id) {
+            Some(place) => (
+                place.client.clone().unwrap_or_else(|| self.client.clone()),
+                place.namespace.clone(),
+            ),
+            None => (self.client.clone(), self.namespace.clone()),
+        }
     }
 
     fn pods(&self, job_id: u64) -> Api<Pod> {
-        Api::namespaced(self.client.clone(), &self.namespace_of(job_id))
+        let (client, namespace) = self.place(job_id);
+        Api::namespaced(client, &namespace)
+    }
+
+    /// The client for a job's Pod: the runner entry's own `host` if it names one (as the
+    /// official runner connects per entry), else the worker's cluster.
+    async fn client_for(&self, plan: &PodPlan) -> Result<Option<kube::Client>, JobError> {
+        let kube = &plan.kubernetes;
+        let Some(host) = kube.host.as_deref() else {
+            return Ok(None);
+        };
+        fn path(p: &Option<String>) -> Option<&std::path::Path> {
+            p.as_deref().map(std::path::Path::new)
+        }
+        let client = crate::kube_connect::connect_to(
+            host,
+            kube.bearer_token.as_ref().map(|t| t.expose()),
+            path(&kube.cert_file),
+            path(&kube.key_file),
+            path(&kube.ca_file),
+        )
+        .await?;
+        Ok(Some(client))
     }
 
     /// Creates the job's Secret and Pod, or finds them if they exist (a retried assignment).
     pub async fn create(&self, plan: &PodPlan) -> Result<Pod, JobError> {
-        self.namespaces
-            .lock()
-            .unwrap()
-            .insert(plan.job_id, plan.namespace.clone());
+        let place = JobPlace {
+            namespace: plan.namespace.clone(),
+            client: self.client_for(plan).await?,
+        };
+        self.places.lock().unwrap().insert(plan.job_id, place);
+        let (client, _) = self.place(plan.job_id);
         if plan.namespace == per_job_namespace(plan.job_id) {
             let namespace: Namespace = serde_json::from_value(serde_json::json!({
                 "metadata": {"name": plan.namespace, "labels": {crate::pod::JOB_ID_LABEL: plan.job_id.to_string(),
                     crate::pod::WORKER_LABEL: plan.worker_id}}
             }))
             .expect("a namespace object");
-            match Api::<Namespace>::all(self.client.clone())
+            match Api::<Namespace>::all(client.clone())
                 .create(&PostParams::default(), &namespace)
                 .await
             {
@@ -143,7 +181,7 @@ impl JobRunner {
                 Err(e) => return Err(e.into()),
             }
         }
-        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &plan.namespace);
+        let secrets: Api<Secret> = Api::namespaced(client, &plan.namespace);
         let mut job_secret = secret(plan);
         match secrets.create(&PostParams::default(), &job_secret).await {
             Ok(_) => {}
@@ -249,7 +287,8 @@ impl JobRunner {
             // Unbounded: a Pod deleted without grace goes at once.
             await_condition(pods.clone(), &name, conditions::is_deleted(&uid)).await?;
         }
-        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &plan.namespace);
+        let (client, _) = self.place(plan.job_id);
+        let secrets: Api<Secret> = Api::namespaced(client, &plan.namespace);
         match secrets.delete(&name, &DeleteParams::background()).await {
             Ok(_) => {}
             Err(kube::Error::Api(status)) if status.code == 404 => {}
@@ -369,7 +408,11 @@ impl JobRunner {
                 .and_then(|labels| labels.get(crate::pod::JOB_ID_LABEL))
                 .and_then(|id| id.parse::<u64>().ok());
             if let (Some(job_id), Some(namespace)) = (job_id, pod.metadata.namespace.clone()) {
-                self.namespaces.lock().unwrap().insert(job_id, namespace);
+                let place = JobPlace {
+                    namespace,
+                    client: None,
+                };
+                self.places.lock().unwrap().insert(job_id, place);
                 ids.push(job_id);
             }
         }
@@ -388,9 +431,10 @@ impl JobRunner {
             Err(e) => return Err(e.into()),
         }
         // A namespace made for the job goes with it (and takes anything left in it along).
-        let namespace = self.namespaces.lock().unwrap().remove(&job_id);
-        if namespace.as_deref() == Some(per_job_namespace(job_id).as_str()) {
-            match Api::<Namespace>::all(self.client.clone())
+        let (client, namespace) = self.place(job_id);
+        self.places.lock().unwrap().remove(&job_id);
+        if namespace == per_job_namespace(job_id) {
+            match Api::<Namespace>::all(client)
                 .delete(&per_job_namespace(job_id), &DeleteParams::background())
                 .await
             {

@@ -32,10 +32,7 @@ pub async fn connect(settings: &WorkerKubernetes) -> Result<kube::Client, Connec
             cert_file,
             key_file,
             ca_file,
-        } => {
-            let kubeconfig = explicit_kubeconfig(host, bearer_token.map(|t| t.expose()), cert_file, key_file, ca_file);
-            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?
-        }
+        } => return connect_to(host, bearer_token.map(|t| t.expose()), cert_file, key_file, ca_file).await,
         KubernetesConnection::Kubeconfig { path, context } => {
             let kubeconfig = Kubeconfig::read_from(path).map_err(|source| ConnectError::Kubeconfig {
                 path: path.display().to_string(),
@@ -56,6 +53,20 @@ pub async fn connect(settings: &WorkerKubernetes) -> Result<kube::Client, Connec
             kube::Config::from_kubeconfig(&options).await?
         }
     };
+    Ok(kube::Client::try_from(config)?)
+}
+
+/// A client for the API server at `host` with these credentials (the PEM files are read
+/// now). Also what a runner entry's own `host` in `[runners.kubernetes]` connects with.
+pub async fn connect_to(
+    host: &str,
+    bearer_token: Option<&str>,
+    cert_file: Option<&std::path::Path>,
+    key_file: Option<&std::path::Path>,
+    ca_file: Option<&std::path::Path>,
+) -> Result<kube::Client, ConnectError> {
+    let kubeconfig = explicit_kubeconfig(host, bearer_token, cert_file, key_file, ca_file);
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
     Ok(kube::Client::try_from(config)?)
 }
 

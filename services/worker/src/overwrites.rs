@@ -49,9 +49,6 @@ const RESOURCES: [(&str, &str); 22] = [
     ("SERVICE_EPHEMERAL_STORAGE_REQUEST", "service_ephemeral_storage_request"),
 ];
 
-/// Official overwrites not applied yet (issue 5).
-const NOT_YET: [&str; 1] = ["BEARER_TOKEN"];
-
 /// Applies the job's overwrites to `kube`; returns a line per accepted overwrite.
 pub fn apply(kube: &mut KubernetesConfig, variables: &[JobVariable]) -> Result<Vec<String>, Refused> {
     let mut applied = Vec::new();
@@ -73,7 +70,11 @@ pub fn apply(kube: &mut KubernetesConfig, variables: &[JobVariable]) -> Result<V
             Some(pattern) => Err(refused(format!("does not match {setting} {:?}", pattern.as_str()))),
         };
         let suffix = key.trim_start_matches("KUBERNETES_");
-        if key == NAMESPACE_OVERWRITE {
+        if key == BEARER_TOKEN_OVERWRITE {
+            bearer_token(kube, value)?;
+            applied.push(format!("{key} overwrites the runner's bearer token"));
+            continue;
+        } else if key == NAMESPACE_OVERWRITE {
             // Decided by `namespace`: the Pod's namespace is not a setting of the entry.
             continue;
         } else if key == "KUBERNETES_SERVICE_ACCOUNT_OVERWRITE" {
@@ -136,10 +137,6 @@ pub fn apply(kube: &mut KubernetesConfig, variables: &[JobVariable]) -> Result<V
                 }
                 Some(_) => set_quantity(kube, field, requested).map_err(refused)?,
             }
-        } else if NOT_YET.iter().any(|name| suffix.starts_with(name)) {
-            // An official overwrite Flotilla does not apply yet: refusing says so instead of
-            // running the job differently than asked.
-            return Err(refused("is not an overwrite Flotilla supports yet".into()));
         } else {
             // Any other KUBERNETES_* variable is the job's own business (deploy jobs have them).
             continue;
@@ -150,6 +147,30 @@ pub fn apply(kube: &mut KubernetesConfig, variables: &[JobVariable]) -> Result<V
 }
 
 const NAMESPACE_OVERWRITE: &str = "KUBERNETES_NAMESPACE_OVERWRITE";
+const BEARER_TOKEN_OVERWRITE: &str = "KUBERNETES_BEARER_TOKEN";
+
+/// `KUBERNETES_BEARER_TOKEN`: the job's own token for the API calls that create its Pod, when
+/// `bearer_token_overwrite_allowed` and only towards the entry's own `host` (the token is
+/// never sent to the worker's cluster by default). Its value never appears in a message.
+fn bearer_token(kube: &mut KubernetesConfig, value: &str) -> Result<(), Refused> {
+    let refused = |rule: &str| Refused {
+        variable: BEARER_TOKEN_OVERWRITE.into(),
+        value: "[MASKED]".into(),
+        rule: rule.into(),
+    };
+    if !kube.bearer_token_overwrite_allowed {
+        return Err(refused(
+            "overwrites are not allowed: bearer_token_overwrite_allowed is not true",
+        ));
+    }
+    if kube.host.is_none() {
+        return Err(refused(
+            "needs the runner's host: the token is only used for a configured API server",
+        ));
+    }
+    kube.bearer_token = Some(flotilla_config::Secret::new(value));
+    Ok(())
+}
 
 /// The job's namespace overwrite (`KUBERNETES_NAMESPACE_OVERWRITE`, gated by
 /// `namespace_overwrite_allowed`), if it asks for one.
@@ -342,13 +363,35 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_overwrites_are_refused_by_name() {
-        let refused = apply(&mut kube(""), &[var("KUBERNETES_BEARER_TOKEN", "x")]).unwrap_err();
-        assert_eq!(refused.variable, "KUBERNETES_BEARER_TOKEN");
-        assert!(
-            refused.rule.contains("not an overwrite Flotilla supports yet"),
-            "{refused}"
+    fn a_bearer_token_needs_the_gate_and_a_host_and_is_never_shown() {
+        let token = var("KUBERNETES_BEARER_TOKEN", "sa-token-value");
+        let refused = apply(
+            &mut kube("host = \"https://k8s.example.com\""),
+            std::slice::from_ref(&token),
+        )
+        .unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "KUBERNETES_BEARER_TOKEN=\"[MASKED]\": overwrites are not allowed: bearer_token_overwrite_allowed is not true"
         );
+        let refused = apply(
+            &mut kube("bearer_token_overwrite_allowed = true"),
+            std::slice::from_ref(&token),
+        )
+        .unwrap_err();
+        assert!(refused.rule.starts_with("needs the runner's host"), "{refused}");
+        assert!(!refused.to_string().contains("sa-token-value"));
+        let mut config = kube("host = \"https://k8s.example.com\"\nbearer_token = \"runner-token\"\nbearer_token_overwrite_allowed = true");
+        let notices = apply(&mut config, &[token]).unwrap();
+        assert_eq!(config.bearer_token.unwrap().expose(), "sa-token-value");
+        assert_eq!(
+            notices,
+            ["KUBERNETES_BEARER_TOKEN overwrites the runner's bearer token"]
+        );
+    }
+
+    #[test]
+    fn ungated_resources_are_refused_and_other_variables_left_alone() {
         let refused = apply(&mut kube(""), &[var("KUBERNETES_POD_CPU_LIMIT", "2")]).unwrap_err();
         assert_eq!(
             refused.rule,

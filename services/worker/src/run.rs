@@ -43,7 +43,7 @@ pub fn start(settings: Settings, shutdown: CancellationToken) -> tokio::task::Jo
         // Told by the coordinator when the session opens.
         shipper_url: String::new(),
         tls: settings.tls,
-        namespaces: Default::default(),
+        places: Default::default(),
     };
     let link = LinkConfig {
         coordinator_url: settings.coordinator_url,
