@@ -239,10 +239,20 @@ pub fn pod(plan: &PodPlan) -> Pod {
         &kube.helper_container_security_context,
     ));
     let helper_resources = pod_settings::resources(kube, ContainerKind::Helper);
+    // The official runner's init container (`init-permissions`) has a context of its own;
+    // ours is the bootstrap, part of the helper otherwise.
+    let bootstrap_security = if kube.init_permissions_container_security_context == Default::default() {
+        helper_security.clone()
+    } else {
+        Some(pod_settings::container_security(
+            kube,
+            &kube.init_permissions_container_security_context,
+        ))
+    };
     let bootstrap = Container {
         name: "bootstrap".into(),
         image: Some(plan.helper_image.clone()),
-        security_context: helper_security.clone(),
+        security_context: bootstrap_security,
         resources: helper_resources.clone(),
         command: Some(vec![
             plan.helper_binary.clone(),
@@ -458,6 +468,22 @@ mod tests {
         assert!(!plan.next_pull_policy("build"), "the list is used up");
         plan.kubernetes = KubernetesConfig::default();
         assert_eq!(plan.pull_policy("build"), None, "no list: the cluster's default");
+    }
+
+    #[test]
+    fn the_bootstrap_takes_the_init_permissions_context_else_the_helpers() {
+        let mut plan = plan();
+        plan.kubernetes = crate::test_support::kube(
+            "[runners.kubernetes.helper_container_security_context]\nrun_as_user = 1000",
+        );
+        let value = serde_json::to_value(pod(&plan)).unwrap();
+        assert_eq!(value["spec"]["initContainers"][0]["securityContext"]["runAsUser"], 1000);
+        plan.kubernetes = crate::test_support::kube(
+            "[runners.kubernetes.helper_container_security_context]\nrun_as_user = 1000\n[runners.kubernetes.init_permissions_container_security_context]\nrun_as_user = 0",
+        );
+        let value = serde_json::to_value(pod(&plan)).unwrap();
+        assert_eq!(value["spec"]["initContainers"][0]["securityContext"]["runAsUser"], 0);
+        assert_eq!(value["spec"]["containers"][1]["securityContext"]["runAsUser"], 1000);
     }
 
     #[test]
