@@ -60,8 +60,16 @@ pub async fn run(command: &RunnerCommand, output: Output) -> Result<(), RunnerFa
     }
 }
 
-/// `register`: a legacy registration, or the check of an existing runner's token.
+/// `register`: a legacy registration, or the check of an existing runner's token; prints the
+/// runner's entry with the local settings given (`--kubernetes-service-account`).
 async fn register_command(args: &RegisterArgs, output: Output) -> Result<(), RunnerFailure> {
+    let mut entry = registered_entry(args).await?;
+    entry.service_account = args.kubernetes_service_account.clone();
+    print_entry(&entry, output);
+    Ok(())
+}
+
+async fn registered_entry(args: &RegisterArgs) -> Result<RunnerEntry, RunnerFailure> {
     let name = args.name.clone().unwrap_or_else(hostname);
     let given = args.settings.given();
     match (&args.registration_token, &args.token) {
@@ -80,7 +88,7 @@ async fn register_command(args: &RegisterArgs, output: Output) -> Result<(), Run
                         given.join(", ")
                     );
                 }
-                return existing(&args.gitlab, registration_token, name, &args.system, output).await;
+                return existing(&args.gitlab, registration_token, name, &args.system).await;
             }
             if args.system.given() {
                 return Err(RunnerFailure::Usage(
@@ -89,7 +97,7 @@ async fn register_command(args: &RegisterArgs, output: Output) -> Result<(), Run
                 ));
             }
             let params = args.settings.params(&name);
-            register(&args.gitlab, registration_token, &params, name, output).await
+            register(&args.gitlab, registration_token, &params, name).await
         }
         (None, Some(token)) => {
             if !given.is_empty() {
@@ -98,7 +106,7 @@ async fn register_command(args: &RegisterArgs, output: Output) -> Result<(), Run
                     given.join(", ")
                 )));
             }
-            existing(&args.gitlab, Secret::new(token.as_str()), name, &args.system, output).await
+            existing(&args.gitlab, Secret::new(token.as_str()), name, &args.system).await
         }
         // clap's argument group admits exactly one of the two.
         _ => Err(RunnerFailure::Usage(
@@ -137,8 +145,7 @@ async fn register(
     registration_token: Secret,
     params: &RegisterParams,
     name: String,
-    output: Output,
-) -> Result<(), RunnerFailure> {
+) -> Result<RunnerEntry, RunnerFailure> {
     let client = client(gitlab)?;
     let outcome = client
         .register(&registration_token, params)
@@ -150,18 +157,15 @@ async fn register(
                 "fleetctl: GitLab registered runner {}; add this entry to the coordinator's config.toml (it holds the runner's token, which GitLab will not show again)",
                 credentials.id
             );
-            print_entry(
-                &RunnerEntry {
-                    name,
-                    url: gitlab.url.clone(),
-                    id: Some(credentials.id),
-                    token: credentials.token,
-                    token_obtained_at: now(),
-                    token_expires_at: credentials.token_expires_at,
-                },
-                output,
-            );
-            Ok(())
+            Ok(RunnerEntry {
+                name,
+                url: gitlab.url.clone(),
+                id: Some(credentials.id),
+                token: credentials.token,
+                token_obtained_at: now(),
+                token_expires_at: credentials.token_expires_at,
+                service_account: None,
+            })
         }
         Registration::Forbidden => Err(RunnerFailure::refused(
             "GitLab refused the registration token",
@@ -170,15 +174,13 @@ async fn register(
     }
 }
 
-/// An existing runner's token: verified, as `gitlab-runner register --token` does, then its
-/// entry printed.
+/// An existing runner's token: verified, as `gitlab-runner register --token` does; its entry.
 async fn existing(
     gitlab: &GitlabArgs,
     token: Secret,
     name: String,
     system: &SystemIdArgs,
-    output: Output,
-) -> Result<(), RunnerFailure> {
+) -> Result<RunnerEntry, RunnerFailure> {
     let system_id = system.resolve()?;
     let client = client(gitlab)?;
     let outcome = client
@@ -202,18 +204,15 @@ async fn existing(
         Some(id) => eprintln!("fleetctl: GitLab knows runner {id}; add this entry to the coordinator's config.toml"),
         None => eprintln!("fleetctl: GitLab accepted the token; add this entry to the coordinator's config.toml"),
     }
-    print_entry(
-        &RunnerEntry {
-            name,
-            url: gitlab.url.clone(),
-            id,
-            token,
-            token_obtained_at: now(),
-            token_expires_at: details.and_then(|d| d.token_expires_at),
-        },
-        output,
-    );
-    Ok(())
+    Ok(RunnerEntry {
+        name,
+        url: gitlab.url.clone(),
+        id,
+        token,
+        token_obtained_at: now(),
+        token_expires_at: details.and_then(|d| d.token_expires_at),
+        service_account: None,
+    })
 }
 
 fn print_entry(entry: &RunnerEntry, output: Output) {

@@ -33,12 +33,18 @@ impl Run {
 }
 
 async fn fleetctl(args: &[&str]) -> Run {
+    fleetctl_with_env(args, &[]).await
+}
+
+async fn fleetctl_with_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetctl"))
         .args(args)
         // Only what the test passes counts.
         .env_remove("FLEETCTL_GITLAB_URL")
         .env_remove("FLEETCTL_RUNNER_TOKEN")
         .env_remove("FLEETCTL_REGISTRATION_TOKEN")
+        .env_remove("KUBERNETES_SERVICE_ACCOUNT")
+        .envs(env.iter().copied())
         .output()
         .await
         .expect("run fleetctl");
@@ -429,6 +435,34 @@ async fn glrt_token_given_as_registration_token_is_verified_instead() {
         ["<legacy>"],
         "no system id given: GitLab's legacy manager"
     );
+}
+
+/// The seeds' "KUBERNETES_SERVICE_ACCOUNT environment variable or --kubernetes-service-account
+/// flag" (and the older `--service-account`): the printed entry's `[runners.kubernetes]
+/// service_account`; the flag wins over the variable.
+#[tokio::test]
+async fn the_service_account_from_the_environment_or_a_flag() {
+    let sim = sim(None).await;
+    let register = ["runner", "register", "--url", sim.url(), "--token", CREATED_TOKEN];
+    let run = fleetctl_with_env(&register, &[("KUBERNETES_SERVICE_ACCOUNT", "from-env")]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        load_entry(&run.stdout).kubernetes.service_account.as_deref(),
+        Some("from-env")
+    );
+    for flag in ["--kubernetes-service-account", "--service-account"] {
+        let mut args = register.to_vec();
+        args.extend([flag, "from-flag"]);
+        let run = fleetctl_with_env(&args, &[("KUBERNETES_SERVICE_ACCOUNT", "from-env")]).await;
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(
+            load_entry(&run.stdout).kubernetes.service_account.as_deref(),
+            Some("from-flag"),
+            "{flag}"
+        );
+    }
+    let run = fleetctl(&register).await;
+    assert_eq!(load_entry(&run.stdout).kubernetes.service_account, None);
 }
 
 #[tokio::test]

@@ -58,6 +58,16 @@ pub struct RegisterArgs {
     /// Name of the entry in config.toml; local only (default: this host's name).
     #[arg(long)]
     pub(super) name: Option<String>,
+    /// `[runners.kubernetes] service_account` of the printed entry: the service account job
+    /// Pods run as (the official `--kubernetes-service-account`; `--service-account` is its
+    /// older spelling).
+    #[arg(
+        long,
+        alias = "service-account",
+        env = "KUBERNETES_SERVICE_ACCOUNT",
+        value_name = "NAME"
+    )]
+    pub(super) kubernetes_service_account: Option<String>,
     #[command(flatten)]
     pub(super) settings: SettingsArgs,
     #[command(flatten)]

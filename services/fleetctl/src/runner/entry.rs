@@ -30,6 +30,8 @@ pub struct RunnerEntry {
     pub token_obtained_at: DateTime<Utc>,
     /// When GitLab says the token expires; `None`: never.
     pub token_expires_at: Option<DateTime<Utc>>,
+    /// `[runners.kubernetes] service_account`, when given.
+    pub service_account: Option<String>,
 }
 
 impl RunnerEntry {
@@ -47,6 +49,10 @@ impl RunnerEntry {
         let expires = self.token_expires_at.as_ref().map(datetime);
         let _ = writeln!(out, "  token_expires_at = {}", expires.as_deref().unwrap_or(NEVER));
         out.push_str("  executor = \"kubernetes\"\n");
+        if let Some(account) = &self.service_account {
+            out.push_str("  [runners.kubernetes]\n");
+            let _ = writeln!(out, "    service_account = {}", toml_string(account));
+        }
         out
     }
 
@@ -60,6 +66,7 @@ impl RunnerEntry {
             "token_obtained_at": datetime(&self.token_obtained_at),
             "token_expires_at": self.token_expires_at.as_ref().map(datetime),
             "executor": "kubernetes",
+            "kubernetes": self.service_account.as_ref().map(|account| json!({"service_account": account})),
         });
         serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
     }
@@ -89,6 +96,7 @@ mod tests {
                 .unwrap()
                 .with_timezone(&Utc),
             token_expires_at: None,
+            service_account: None,
         }
     }
 
@@ -120,6 +128,22 @@ mod tests {
         let text = e.toml();
         assert!(!text.contains("id ="), "{text}");
         assert!(text.contains("  token_expires_at = 2026-12-31T22:00:00Z\n"), "{text}");
+    }
+
+    #[test]
+    fn a_service_account_goes_into_the_kubernetes_table() {
+        let mut e = entry();
+        e.service_account = Some("ci-builder".into());
+        let text = e.toml();
+        let parsed: toml::Table = text.parse().unwrap();
+        let runner = &parsed["runners"].as_array().unwrap()[0];
+        assert_eq!(
+            runner["kubernetes"]["service_account"].as_str(),
+            Some("ci-builder"),
+            "{text}"
+        );
+        let value: serde_json::Value = serde_json::from_str(&e.json()).unwrap();
+        assert_eq!(value["kubernetes"]["service_account"], "ci-builder");
     }
 
     #[test]
