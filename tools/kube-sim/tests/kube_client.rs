@@ -129,6 +129,60 @@ async fn secret_volume_env_and_termination_message() {
     assert_eq!(logs, "from-script\ntoken=s3cret\n");
 }
 
+/// The capability sets a container's process sees: containerd's default set with the
+/// context's `add` and `drop`, or everything when privileged.
+#[tokio::test(flavor = "multi_thread")]
+async fn containers_get_their_capabilities() {
+    let cluster = start().await;
+    let pods: Api<Pod> = Api::default_namespaced(cluster.client().await);
+    let contexts = [
+        ("caps-default", json!({})),
+        (
+            "caps-custom",
+            json!({"capabilities": {"add": ["SYS_TIME"], "drop": ["NET_RAW"]}}),
+        ),
+        ("caps-privileged", json!({"privileged": true})),
+    ];
+    for (name, context) in &contexts {
+        let mut value = serde_json::to_value(pod(name, "grep -E '^Cap(Bnd|Eff):' /proc/self/status")).unwrap();
+        value["spec"]["containers"][0]["securityContext"] = context.clone();
+        let spec: Pod = serde_json::from_value(value).unwrap();
+        pods.create(&PostParams::default(), &spec).await.unwrap();
+    }
+    let mut masks = Vec::new();
+    for (name, _) in &contexts {
+        within(
+            "the pod to end",
+            await_condition(pods.clone(), name, is_phase("Succeeded")),
+        )
+        .await
+        .unwrap();
+        let logs = pods.logs(name, &LogParams::default()).await.unwrap();
+        let field = |key: &str| {
+            let line = logs
+                .lines()
+                .find(|l| l.starts_with(key))
+                .unwrap_or_else(|| panic!("{key} in {logs}"));
+            u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
+        };
+        assert_eq!(
+            field("CapBnd:"),
+            field("CapEff:"),
+            "root's effective set is its bound: {logs}"
+        );
+        masks.push(field("CapBnd:"));
+    }
+    let (net_raw, sys_time, sys_admin, chown) = (1u64 << 13, 1u64 << 25, 1u64 << 21, 1u64);
+    assert_eq!(masks[0] & (net_raw | chown), net_raw | chown, "the default set");
+    assert_eq!(masks[0] & (sys_time | sys_admin), 0, "the default set");
+    assert_eq!(masks[1] & (net_raw | sys_time), sys_time, "add and drop");
+    assert_eq!(
+        masks[2] & (sys_admin | net_raw | sys_time),
+        sys_admin | net_raw | sys_time,
+        "privileged"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn watcher_survives_dropped_streams() {
     let cluster = start().await;

@@ -6,6 +6,7 @@
 //! killed at once; label/annotation changes refresh downward-API files. Deleting a Pod
 //! also collects the Secrets and ConfigMaps it owns, as the garbage collector would.
 
+mod capabilities;
 mod env;
 mod events;
 mod logs;

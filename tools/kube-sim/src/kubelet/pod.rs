@@ -712,6 +712,7 @@ impl PodWorker {
             groups,
             stdin: false,
             root_dir: Some(self.kubelet.root_dir()),
+            capabilities: Some(super::capabilities::mask(ctx)),
         }
     }
 

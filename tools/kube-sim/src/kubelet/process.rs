@@ -38,6 +38,8 @@ pub struct ProcessSpec {
     /// then `chroot`. Mount points that the host lacks (`/builds`) are then created in
     /// this private directory instead of on the host's `/`.
     pub root_dir: Option<PathBuf>,
+    /// The capability bounding set (a mask by capability number); None: kube-sim's own.
+    pub capabilities: Option<u64>,
 }
 
 /// How to give the process its view of the filesystem.
@@ -75,6 +77,19 @@ struct Prepared {
     uid: Option<u32>,
     gid: Option<u32>,
     groups: Vec<libc::gid_t>,
+    /// Capabilities to drop from the bounding set.
+    drop_caps: Vec<libc::c_ulong>,
+}
+
+/// The kernel's highest capability number.
+fn last_cap() -> u32 {
+    static LAST: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *LAST.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(40)
+    })
 }
 
 fn cstring(path: &Path) -> io::Result<CString> {
@@ -139,6 +154,13 @@ fn prepare(spec: &ProcessSpec, namespace: Namespace) -> io::Result<Prepared> {
         uid: spec.uid,
         gid: spec.gid,
         groups: spec.groups.clone(),
+        drop_caps: spec
+            .capabilities
+            .map(|mask| super::capabilities::outside(mask, last_cap()))
+            .unwrap_or_default()
+            .into_iter()
+            .map(libc::c_ulong::from)
+            .collect(),
     })
 }
 
@@ -263,6 +285,11 @@ fn enter(p: &Prepared) -> io::Result<()> {
                 libc::mkdir(a.as_ptr(), 0o755);
             }
             check(libc::chdir(dir.as_ptr()))?;
+        }
+        // Before changing user: dropping from the bounding set needs CAP_SETPCAP, and the
+        // current effective set (which setuid needs) is left alone; exec applies the bound.
+        for cap in &p.drop_caps {
+            check(libc::prctl(libc::PR_CAPBSET_DROP, *cap, 0, 0, 0))?;
         }
         if let Some(gid) = p.gid {
             check(libc::setgroups(p.groups.len(), p.groups.as_ptr()))?;
