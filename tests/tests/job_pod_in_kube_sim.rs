@@ -55,6 +55,7 @@ fn plan(job_id: u64, payload: &Value, kubernetes: KubernetesConfig) -> PodPlan {
         service_account: None,
         kubernetes,
         services: Vec::new(),
+        pull_attempts: Default::default(),
     }
 }
 
