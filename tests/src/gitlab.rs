@@ -74,7 +74,17 @@ pub async fn start_under_entry(sim: &GitlabSim, entry: &str, capacity: u32) -> c
         .expect("the test's runner entry loads")
         .config
         .runners[0];
-    let mut spec = crate::FleetSpec::new(sim.url(), &sim.runner_tokens()[0], 1, capacity);
+    start_under_runner(sim, runner, crate::ClusterSpec::new("cluster-a", capacity)).await
+}
+
+/// A fleet of the one `cluster`, polling `sim` under `runner` (as the coordinator hands it on).
+pub async fn start_under_runner(
+    sim: &GitlabSim,
+    runner: &flotilla_config::RunnerConfig,
+    cluster: crate::ClusterSpec,
+) -> crate::Fleet {
+    let mut spec = crate::FleetSpec::new(sim.url(), &sim.runner_tokens()[0], 0, 0);
+    spec.clusters = vec![cluster];
     spec.runner_config_json = serde_json::to_string(runner).expect("a runner entry serializes");
     crate::start_fleet(spec).await
 }

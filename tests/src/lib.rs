@@ -5,7 +5,7 @@
 
 pub mod gitlab;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -43,10 +43,20 @@ pub fn helper_binary() -> String {
 
 /// A kube-sim cluster and a kube-rs client configured by exactly the kubeconfig it wrote.
 pub async fn cluster(dir: &std::path::Path, name: &str) -> (kube_sim::Sim, kube::Client) {
+    cluster_with_node_labels(dir, name, &BTreeMap::new()).await
+}
+
+/// [`cluster`], whose node has these labels (for `nodeSelector`).
+pub async fn cluster_with_node_labels(
+    dir: &std::path::Path,
+    name: &str,
+    node_labels: &BTreeMap<String, String>,
+) -> (kube_sim::Sim, kube::Client) {
     let kubeconfig = dir.join(format!("{name}.kubeconfig"));
     let config = kube_sim::SimConfig {
         name: name.to_string(),
         kubeconfig: Some(kubeconfig.clone()),
+        node_labels: node_labels.clone(),
         ..Default::default()
     };
     let sim = kube_sim::Sim::start(config).await.unwrap();
@@ -152,6 +162,8 @@ pub struct ClusterSpec {
     pub pool: String,
     pub labels: HashMap<String, String>,
     pub capacity: u32,
+    /// Labels of the cluster's (kube-sim's one) node.
+    pub node_labels: BTreeMap<String, String>,
 }
 
 impl ClusterSpec {
@@ -161,7 +173,13 @@ impl ClusterSpec {
             pool: "prod".into(),
             labels: HashMap::new(),
             capacity,
+            node_labels: BTreeMap::new(),
         }
+    }
+
+    pub fn node_label(mut self, key: &str, value: &str) -> ClusterSpec {
+        self.node_labels.insert(key.into(), value.into());
+        self
     }
 
     pub fn pool(mut self, pool: &str) -> ClusterSpec {
@@ -341,7 +359,7 @@ pub async fn start_fleet(spec: FleetSpec<'_>) -> Fleet {
     let mut workers = Vec::new();
     for spec in &spec.clusters {
         let name = spec.name.clone();
-        let (sim, client) = cluster(dir.path(), &name).await;
+        let (sim, client) = cluster_with_node_labels(dir.path(), &name, &spec.node_labels).await;
         let settings = worker::Settings {
             coordinator_url: coordinator_url.clone(),
             token: Secret::new(pool_token(&spec.pool)),

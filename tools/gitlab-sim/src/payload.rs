@@ -172,7 +172,13 @@ pub fn job_payload(project: &Project, job: &Job, dependencies: &[Dependency]) ->
         "runner_info": {"timeout": spec.timeout, "runner_session_url": null},
         "variables": variables(project, job),
         "steps": steps,
-        "image": spec.image.as_ref().map(|name| json!({"name": name, "entrypoint": [], "ports": []})),
+        "image": spec.image.as_ref().map(|name| {
+            let mut image = json!({"name": name, "entrypoint": [], "ports": []});
+            if let Some(user) = &spec.image_user {
+                image["executor_opts"] = json!({"kubernetes": {"user": user}});
+            }
+            image
+        }),
         "services": services,
         "artifacts": artifacts,
         "cache": [],
@@ -355,6 +361,7 @@ mod tests {
         assert_eq!(p["steps"][1]["when"], "always");
         assert_eq!(p["steps"][1]["allow_failure"], true);
         assert_eq!(p["image"]["name"], "alpine:3.19");
+        assert!(p["image"].get("executor_opts").is_none());
         assert_eq!(p["artifacts"][0]["expire_in"], "1 week");
         assert_eq!(p["artifacts"][0]["artifact_type"], "archive");
 

@@ -141,6 +141,9 @@ pub struct JobSpec {
     pub stage: String,
     #[serde(default)]
     pub image: Option<String>,
+    /// The image's `kubernetes: user` (`"uid[:gid]"`), sent as the image's `executor_opts`.
+    #[serde(default)]
+    pub image_user: Option<String>,
     #[serde(default)]
     pub services: Vec<ServiceSpec>,
     #[serde(default)]
@@ -183,6 +186,7 @@ impl JobSpec {
             name: name.into(),
             stage: default_stage(),
             image: None,
+            image_user: None,
             services: Vec::new(),
             variables: Variables::default(),
             before_script: Vec::new(),
