@@ -47,7 +47,9 @@ pub struct PodPlan {
     /// Extra labels (the official runner's `*.runner.gitlab.com` ones, `pod_labels`).
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
-    /// The Pod's hard deadline: the job timeout plus a second, as the official runner sets it.
+    /// The Pod's hard deadline: the job timeout plus a minute. The helper enforces the job
+    /// timeout itself and needs the time to run after_script and report; the official runner,
+    /// which enforces it from outside, adds a second.
     pub active_deadline_seconds: Option<i64>,
     pub termination_grace_period_seconds: Option<i64>,
     pub service_account: Option<String>,

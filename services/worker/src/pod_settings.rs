@@ -3,21 +3,20 @@
 //! tolerations, scheduler, priority and runtime classes, DNS, host aliases), the service
 //! account and image pull secrets, security contexts and capabilities, resources, the pull
 //! policy and the termination grace period. `pod::pod` applies these to the Pod it builds.
-//!
-//! Still to come (issue 5): per-job overwrites, affinity, user volumes, services, `pod_spec`
-//! patches and pod-level resources.
 
 use std::collections::BTreeMap;
 
 use flotilla_config::kubernetes::containers::LifecycleHandler;
 use flotilla_config::kubernetes::resources::ResourceBounds;
 use flotilla_config::kubernetes::scheduling::{Toleration, TolerationOperator};
-use flotilla_config::kubernetes::security::{ContainerSecurityContext, PodSecurityContext as PodSecurityConfig};
+use flotilla_config::kubernetes::security::{
+    ContainerSecurityContext, PodSecurityContext as PodSecurityConfig, ProcMount, Profile,
+};
 use flotilla_config::{ContainerKind, KubernetesConfig};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ExecAction, HTTPGetAction, HTTPHeader, HostAlias, Lifecycle, LifecycleHandler as PodLifecycleHandler,
+    AppArmorProfile, Capabilities, ExecAction, HTTPGetAction, HTTPHeader, HostAlias, Lifecycle, LifecycleHandler as PodLifecycleHandler,
     LocalObjectReference, PodDNSConfig, PodDNSConfigOption, PodSecurityContext, ResourceRequirements, SELinuxOptions,
-    SecurityContext, TCPSocketAction, Toleration as PodToleration,
+    SeccompProfile, SecurityContext, TCPSocketAction, Toleration as PodToleration,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -70,7 +69,30 @@ pub fn container_security(kube: &KubernetesConfig, own: &ContainerSecurityContex
             type_: Some(kind.clone()),
             ..Default::default()
         }),
+        proc_mount: own.proc_mount.map(|mount| {
+            match mount {
+                ProcMount::Default => "Default",
+                ProcMount::Unmasked => "Unmasked",
+            }
+            .to_string()
+        }),
+        seccomp_profile: own.seccomp_profile.as_ref().map(seccomp),
+        app_armor_profile: own.app_armor_profile.as_ref().map(app_armor),
         ..Default::default()
+    }
+}
+
+fn seccomp(profile: &Profile) -> SeccompProfile {
+    SeccompProfile {
+        type_: profile.profile_type.map(|t| t.as_str().to_string()).unwrap_or_default(),
+        localhost_profile: profile.localhost_profile.clone(),
+    }
+}
+
+fn app_armor(profile: &Profile) -> AppArmorProfile {
+    AppArmorProfile {
+        type_: profile.profile_type.map(|t| t.as_str().to_string()).unwrap_or_default(),
+        localhost_profile: profile.localhost_profile.clone(),
     }
 }
 
@@ -86,6 +108,8 @@ pub fn pod_security(config: &PodSecurityConfig) -> Option<PodSecurityContext> {
             type_: Some(kind.clone()),
             ..Default::default()
         }),
+        seccomp_profile: config.seccomp_profile.as_ref().map(seccomp),
+        app_armor_profile: config.app_armor_profile.as_ref().map(app_armor),
         ..Default::default()
     };
     (context != PodSecurityContext::default()).then_some(context)

@@ -74,7 +74,11 @@ pub fn render(
     let entry_json = serde_json::to_vec(entry).expect("a runner entry always serialises");
     let plan = plan(defaults, payload_json, &entry_json).map_err(|e| RenderError::Job(e.to_string()))?;
     let mut secret = serde_json::to_value(secret(&plan)).expect("a Secret serialises");
+    // `runtime.json` (what the worker tells the helper, e.g. the overwrite notices) is shown as
+    // text; `job.json` holds the job token and is replaced by its size.
+    secret["stringData"] = serde_json::json!({"runtime.json": plan.runtime_json});
     if let Some(Value::Object(data)) = secret.get_mut("data") {
+        data.remove("runtime.json");
         for value in data.values_mut() {
             let size = value.as_str().map_or(0, |b64| b64.len() * 3 / 4);
             *value = Value::String(format!("<redacted: about {size} bytes; holds the job token>"));
