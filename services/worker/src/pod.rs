@@ -254,6 +254,7 @@ pub fn pod(plan: &PodPlan) -> Pod {
     let bootstrap = Container {
         name: "bootstrap".into(),
         image: Some(plan.helper_image.clone()),
+        image_pull_policy: plan.pull_policy("bootstrap"),
         security_context: bootstrap_security,
         resources: helper_resources.clone(),
         command: Some(vec![
@@ -268,6 +269,7 @@ pub fn pod(plan: &PodPlan) -> Pod {
     let helper = Container {
         name: "helper".into(),
         image: Some(plan.helper_image.clone()),
+        image_pull_policy: plan.pull_policy("helper"),
         command: Some(vec![helper_in_volume.clone()]),
         args: Some(words(&[
             "run",
