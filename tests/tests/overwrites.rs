@@ -97,7 +97,7 @@ async fn jobs_run_in_the_entrys_namespace_or_an_allowed_overwrite() {
 "#;
     let fleet = start_under_entry(&sim, entry, 2).await;
     let client = fleet.workers[0].0.kube.clone();
-    for name in ["ci-default", "ci-other"] {
+    for name in ["ci-default", "ci-other", "ci-main"] {
         let namespace: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
         Api::<Namespace>::all(client.clone())
             .create(&PostParams::default(), &namespace)
@@ -114,7 +114,15 @@ async fn jobs_run_in_the_entrys_namespace_or_an_allowed_overwrite() {
                 .variable("KUBERNETES_NAMESPACE_OVERWRITE", "ci-other"),
         )
         .unwrap();
-    for (job, namespace) in [(plain, "ci-default"), (moved, "ci-other")] {
+    // The seed's example: the overwrite names the branch through a variable.
+    let by_branch = sim
+        .add_job(
+            JobSpec::new("by-branch", ["sleep 2"])
+                .variable("GIT_STRATEGY", "none")
+                .variable("KUBERNETES_NAMESPACE_OVERWRITE", "ci-${CI_COMMIT_REF_SLUG}"),
+        )
+        .unwrap();
+    for (job, namespace) in [(plain, "ci-default"), (moved, "ci-other"), (by_branch, "ci-main")] {
         let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
         let name = flotilla_worker::pod::object_name(job);
         tokio::time::timeout(std::time::Duration::from_secs(30), async {
@@ -128,6 +136,7 @@ async fn jobs_run_in_the_entrys_namespace_or_an_allowed_overwrite() {
     all_finished(&sim).await;
     assert_eq!(sim.job(plain).unwrap().state, JobState::Success);
     assert_eq!(sim.job(moved).unwrap().state, JobState::Success);
+    assert_eq!(sim.job(by_branch).unwrap().state, JobState::Success);
 }
 
 /// `namespace_per_job`: each job gets a `ci-job-<id>` namespace, created before its Pod and

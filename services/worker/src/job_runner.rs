@@ -67,7 +67,7 @@ impl JobError {
     pub fn failure_reason(&self) -> &'static str {
         match self {
             // A refused overwrite is the job's (or its configuration's) doing, not the system's.
-            JobError::Plan(crate::plan::PlanError::Refused(_)) => "runner_configuration_error",
+            JobError::Plan(plan) if plan.is_refusal() => "runner_configuration_error",
             JobError::Start(failure) => failure.failure_reason(),
             // The entry's own host settings cannot be used (a missing CA file, a bad URL).
             JobError::Connect(_) => "runner_configuration_error",

@@ -5,6 +5,7 @@ pub mod affinity;
 pub mod allowed;
 pub mod book;
 pub mod job_runner;
+pub mod job_variables;
 pub mod kube_connect;
 pub mod link;
 pub mod log_entries;

@@ -94,7 +94,7 @@ pub fn apply(kube: &mut KubernetesConfig, variables: &[JobVariable]) -> Result<V
             if k.ends_with("runner.gitlab.com") || k.starts_with("flotilla.io/") {
                 return Err(refused(format!("the label {k:?} belongs to the runner")));
             }
-            kube.pod_labels.insert(k, v);
+            kube.pod_labels.insert(k, crate::pod_settings::label_value(&v));
         } else if map_overwrite(suffix, "POD_ANNOTATIONS_").is_some() {
             gate(
                 &kube.pod_annotations_overwrite_allowed,

@@ -5,8 +5,9 @@
 use flotilla_config::{KubernetesConfig, RunnerConfig};
 use flotilla_gitlab::types::JobPayload;
 
+use crate::job_variables::JobVariables;
 use crate::overwrites::{self, Refused};
-use crate::pod::PodPlan;
+use crate::pod::{PodPlan, RUN_DIR};
 
 /// What the worker itself decides about every job Pod (its file's `[worker]` and `[kubernetes]`).
 #[derive(Debug, Clone)]
@@ -36,13 +37,24 @@ pub enum PlanError {
     /// A `KUBERNETES_*` overwrite the runner entry does not allow (`runner_configuration_error`).
     #[error("couldn't prepare overwrites: {0}")]
     Refused(#[from] Refused),
+    /// An image, service, pull policy, user or alias of the job the runner entry does not
+    /// allow (`runner_configuration_error`).
+    #[error("the runner does not allow this job: {0}")]
+    NotAllowed(Refused),
+}
+
+impl PlanError {
+    /// The job asked for something its runner entry does not allow.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, PlanError::Refused(_) | PlanError::NotAllowed(_))
+    }
 }
 
 /// The Pod of a job: its payload with its `KUBERNETES_*` overwrites, and its runner entry's
 /// settings as the coordinator handed them (`runner_config_json`, a `[[runners]]` entry as
 /// JSON; empty: every default).
 pub fn plan(defaults: &PodDefaults, payload_json: &str, runner_config_json: &[u8]) -> Result<PodPlan, PlanError> {
-    let payload = JobPayload::from_slice(payload_json.as_bytes()).map_err(|e| PlanError::Payload(e.to_string()))?;
+    let mut payload = JobPayload::from_slice(payload_json.as_bytes()).map_err(|e| PlanError::Payload(e.to_string()))?;
     let mut kubernetes = if runner_config_json.is_empty() {
         KubernetesConfig::default()
     } else {
@@ -50,6 +62,9 @@ pub fn plan(defaults: &PodDefaults, payload_json: &str, runner_config_json: &[u8
             .map_err(|e| PlanError::Settings(e.to_string()))?
             .kubernetes
     };
+    let variables = JobVariables::new(&payload.variables, &format!("{RUN_DIR}/tmp"));
+    expand_job(&mut payload, &variables);
+    expand_settings(&mut kubernetes, &variables);
     // What was changed for this job goes into its log, as the official runner echoes it.
     let mut notices = overwrites::apply(&mut kubernetes, &payload.variables)?;
     let job_user = payload
@@ -62,8 +77,8 @@ pub fn plan(defaults: &PodDefaults, payload_json: &str, runner_config_json: &[u8
             flotilla_gitlab::types::StringOrInt::Int(n) => n.to_string(),
             flotilla_gitlab::types::StringOrInt::String(s) => s.clone(),
         });
-    notices.extend(overwrites::apply_job_user(&mut kubernetes, job_user.as_deref())?);
-    crate::allowed::check(&mut kubernetes, payload.image.as_ref(), &payload.services)?;
+    notices.extend(overwrites::apply_job_user(&mut kubernetes, job_user.as_deref()).map_err(PlanError::NotAllowed)?);
+    crate::allowed::check(&mut kubernetes, payload.image.as_ref(), &payload.services).map_err(PlanError::NotAllowed)?;
     let namespace_overwrite = overwrites::namespace(&kubernetes, &payload.variables)?;
     if let Some(namespace) = &namespace_overwrite {
         notices.push(format!(
@@ -112,8 +127,60 @@ pub fn plan(defaults: &PodDefaults, payload_json: &str, runner_config_json: &[u8
         active_deadline_seconds: Some(timeout as i64 + 60),
         termination_grace_period_seconds: None,
         service_account: None,
-        services: crate::services::plan(&kubernetes, &payload.services)?,
+        services: crate::services::plan(&kubernetes, &payload.services, &payload.variables)?,
         pull_attempts: Default::default(),
         kubernetes,
     })
+}
+
+/// The job's own names with its variables in them: the image (and its `kubernetes: user`),
+/// the services' names and aliases, and the variables' values (what the overwrites read).
+/// The payload handed to the helper stays as GitLab sent it.
+fn expand_job(payload: &mut JobPayload, variables: &JobVariables) {
+    let images = payload.image.iter_mut().chain(payload.services.iter_mut());
+    for image in images {
+        image.name = variables.expand(&image.name);
+        image.alias = variables.expand(&image.alias);
+        let user = image
+            .executor_opts
+            .as_mut()
+            .and_then(|opts| opts.kubernetes.as_mut())
+            .and_then(|k| k.user.as_mut());
+        if let Some(flotilla_gitlab::types::StringOrInt::String(user)) = user {
+            *user = variables.expand(user);
+        }
+    }
+    payload.variables = variables.expanded(&payload.variables);
+}
+
+/// The entry's settings that may name job variables, as the official runner expands them:
+/// `image`, `helper_image`, the services' names and aliases, label and annotation values
+/// (labels then made valid label values), volume mount and sub paths and claim names.
+fn expand_settings(kube: &mut KubernetesConfig, variables: &JobVariables) {
+    let expand = |text: &mut String| *text = variables.expand(text);
+    let expand_option = |text: &mut Option<String>| {
+        if let Some(text) = text.as_mut() {
+            *text = variables.expand(text);
+        }
+    };
+    expand_option(&mut kube.image);
+    expand_option(&mut kube.helper_image);
+    for service in &mut kube.services {
+        expand(&mut service.name);
+        expand_option(&mut service.alias);
+    }
+    for value in kube.pod_labels.values_mut() {
+        *value = crate::pod_settings::label_value(&variables.expand(value));
+    }
+    for value in kube.pod_annotations.values_mut() {
+        expand(value);
+    }
+    let volumes = &mut kube.volumes;
+    for volume in &mut volumes.pvc {
+        expand(&mut volume.name);
+    }
+    for (mount_path, sub_path) in volumes.mount_paths_mut() {
+        expand(mount_path);
+        expand_option(sub_path);
+    }
 }

@@ -477,9 +477,8 @@ mod tests {
     #[test]
     fn the_bootstrap_takes_the_init_permissions_context_else_the_helpers() {
         let mut plan = plan();
-        plan.kubernetes = crate::test_support::kube(
-            "[runners.kubernetes.helper_container_security_context]\nrun_as_user = 1000",
-        );
+        plan.kubernetes =
+            crate::test_support::kube("[runners.kubernetes.helper_container_security_context]\nrun_as_user = 1000");
         let value = serde_json::to_value(pod(&plan)).unwrap();
         assert_eq!(value["spec"]["initContainers"][0]["securityContext"]["runAsUser"], 1000);
         plan.kubernetes = crate::test_support::kube(

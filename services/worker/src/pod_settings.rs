@@ -14,9 +14,10 @@ use flotilla_config::kubernetes::security::{
 };
 use flotilla_config::{ContainerKind, KubernetesConfig};
 use k8s_openapi::api::core::v1::{
-    AppArmorProfile, Capabilities, ExecAction, HTTPGetAction, HTTPHeader, HostAlias, Lifecycle, LifecycleHandler as PodLifecycleHandler,
-    LocalObjectReference, PodDNSConfig, PodDNSConfigOption, PodSecurityContext, ResourceRequirements, SELinuxOptions,
-    SeccompProfile, SecurityContext, TCPSocketAction, Toleration as PodToleration,
+    AppArmorProfile, Capabilities, ExecAction, HTTPGetAction, HTTPHeader, HostAlias, Lifecycle,
+    LifecycleHandler as PodLifecycleHandler, LocalObjectReference, PodDNSConfig, PodDNSConfigOption,
+    PodSecurityContext, ResourceRequirements, SELinuxOptions, SeccompProfile, SecurityContext, TCPSocketAction,
+    Toleration as PodToleration,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -47,16 +48,19 @@ pub fn capabilities(kube: &KubernetesConfig) -> Capabilities {
 }
 
 /// A container's security context: the global `privileged`, `allow_privilege_escalation` and
-/// capabilities, then its own `*_container_security_context` on top (whose capabilities
-/// replace the global ones rather than merge, as in the official runner).
+/// capabilities, then its own `*_container_security_context` on top. Its `capabilities.add`
+/// replaces the global add list and its `drop` the global drop list (with the default
+/// `NET_RAW`), each on its own, as in the official runner: setting only `add` keeps the drops.
 pub fn container_security(kube: &KubernetesConfig, own: &ContainerSecurityContext) -> SecurityContext {
-    let capabilities = match &own.capabilities {
-        Some(caps) => Capabilities {
-            add: (!caps.add.is_empty()).then(|| caps.add.clone()),
-            drop: (!caps.drop.is_empty()).then(|| caps.drop.clone()),
-        },
-        None => capabilities(kube),
-    };
+    let mut capabilities = capabilities(kube);
+    if let Some(caps) = &own.capabilities {
+        if !caps.add.is_empty() {
+            capabilities.add = Some(caps.add.clone());
+        }
+        if !caps.drop.is_empty() {
+            capabilities.drop = Some(caps.drop.clone());
+        }
+    }
     SecurityContext {
         capabilities: Some(capabilities),
         privileged: own.privileged.or(kube.privileged),
@@ -94,6 +98,24 @@ fn app_armor(profile: &Profile) -> AppArmorProfile {
         type_: profile.profile_type.map(|t| t.as_str().to_string()).unwrap_or_default(),
         localhost_profile: profile.localhost_profile.clone(),
     }
+}
+
+/// A valid label value made of any text, as the official runner sanitizes labels: characters
+/// other than `[A-Za-z0-9-_.]` become `_`, at most 63 of them, starting and ending with a
+/// letter or digit.
+pub fn label_value(text: &str) -> String {
+    let replaced: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(63)
+        .collect();
+    replaced.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_string()
 }
 
 /// `pod_security_context`, or None when nothing of it is set.
@@ -269,13 +291,16 @@ mod tests {
     }
 
     #[test]
-    fn a_container_context_replaces_the_global_capabilities() {
+    fn a_container_context_goes_over_the_global_settings() {
         let config = kube("privileged = true\n[runners.kubernetes.build_container_security_context]\nrun_as_user = 1000\n[runners.kubernetes.build_container_security_context.capabilities]\nadd = [\"NET_ADMIN\"]");
         let context = container_security(&config, &config.build_container_security_context);
         assert_eq!(context.privileged, Some(true));
         assert_eq!(context.run_as_user, Some(1000));
         let caps = context.capabilities.unwrap();
-        assert_eq!((caps.add, caps.drop), (Some(vec!["NET_ADMIN".to_string()]), None));
+        assert_eq!(
+            (caps.add, caps.drop),
+            (Some(vec!["NET_ADMIN".to_string()]), Some(vec!["NET_RAW".to_string()]))
+        );
         let helper = container_security(&config, &config.helper_container_security_context);
         assert_eq!(helper.capabilities.unwrap().drop, Some(vec!["NET_RAW".to_string()]));
     }
@@ -304,6 +329,34 @@ mod tests {
         assert_eq!(image_pull_secrets(&config).unwrap()[0].name, "regcred");
         assert_eq!(host_aliases(&config).unwrap()[0].ip, "10.0.0.7");
         assert!(dns_config(&config).is_none() && pod_security(&config.pod_security_context).is_none());
+    }
+
+    #[test]
+    fn label_values_are_made_valid() {
+        assert_eq!(label_value("feature/login page"), "feature_login_page");
+        assert_eq!(label_value("-x-"), "x");
+        assert_eq!(label_value(&"a".repeat(70)).len(), 63);
+        assert_eq!(label_value("v1.2_3"), "v1.2_3");
+    }
+
+    #[test]
+    fn a_containers_add_or_drop_replaces_only_that_list() {
+        let config = kube("cap_add = [\"SYS_TIME\"]\n[runners.kubernetes.build_container_security_context.capabilities]\nadd = [\"NET_ADMIN\"]");
+        let caps = container_security(&config, &config.build_container_security_context)
+            .capabilities
+            .unwrap();
+        assert_eq!(
+            (caps.add, caps.drop),
+            (Some(vec!["NET_ADMIN".to_string()]), Some(vec!["NET_RAW".to_string()]))
+        );
+        let config = kube("cap_add = [\"SYS_TIME\"]\n[runners.kubernetes.build_container_security_context.capabilities]\ndrop = [\"ALL\"]");
+        let caps = container_security(&config, &config.build_container_security_context)
+            .capabilities
+            .unwrap();
+        assert_eq!(
+            (caps.add, caps.drop),
+            (Some(vec!["SYS_TIME".to_string()]), Some(vec!["ALL".to_string()]))
+        );
     }
 
     #[test]

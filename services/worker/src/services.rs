@@ -7,7 +7,9 @@ use flotilla_config::{ContainerKind, KubernetesConfig};
 use flotilla_gitlab::types::{JobVariable, Service};
 use k8s_openapi::api::core::v1::ResourceRequirements;
 
+use crate::job_variables::JobVariables;
 use crate::overwrites::{self, Refused};
+use crate::plan::PlanError;
 use crate::pod_settings;
 
 /// One service container to be.
@@ -26,67 +28,139 @@ pub struct ServicePlan {
     pub resources: Option<ResourceRequirements>,
 }
 
-/// The services of a job under a runner entry; a service's resource overwrite beyond what the
-/// entry allows is refused.
-pub fn plan(kube: &KubernetesConfig, job: &[Service]) -> Result<Vec<ServicePlan>, Refused> {
+/// The services of a job under a runner entry. Each gets the job's public variables (as
+/// `variables`, already expanded) and then its own (its own win); a service's resource
+/// overwrite beyond what the entry allows, or an alias that is no DNS name, is refused.
+pub fn plan(
+    kube: &KubernetesConfig,
+    job: &[Service],
+    variables: &[JobVariable],
+) -> Result<Vec<ServicePlan>, PlanError> {
     let shared = pod_settings::resources(kube, ContainerKind::Service);
-    let configured = kube.services.iter().map(|service| ServicePlan {
-        resources: shared.clone(),
-        aliases: aliases(service.aliases(), &service.name),
-        image: service.name.clone(),
-        entrypoint: service.entrypoint.clone(),
-        command: service.command.clone(),
-        env: service
+    let public: Vec<(String, String)> = variables
+        .iter()
+        .filter(|v| v.public)
+        .map(|v| (v.key.clone(), v.value.clone()))
+        .collect();
+    let configured = kube.services.iter().map(|service| {
+        let own = service
             .environment
             .iter()
             .filter_map(|entry| entry.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        ports: Vec::new(),
+            .map(|(k, v)| (k.to_string(), v.to_string()));
+        Ok(ServicePlan {
+            resources: shared.clone(),
+            aliases: aliases(&service.aliases(), &service.name).map_err(PlanError::NotAllowed)?,
+            image: service.name.clone(),
+            entrypoint: service.entrypoint.clone(),
+            command: service.command.clone(),
+            env: environment(&public, own),
+            ports: Vec::new(),
+        })
     });
     let from_job = job.iter().filter(|service| !service.name.is_empty()).map(|service| {
         // Only the service-resource overwrites apply from a service's own variables.
-        let own: Vec<JobVariable> = service
+        let resource_overwrites: Vec<JobVariable> = service
             .variables
             .iter()
             .filter(|v| v.key.starts_with("KUBERNETES_SERVICE_") && !v.key.ends_with("ACCOUNT_OVERWRITE"))
             .cloned()
             .collect();
         let mut settings = kube.clone();
-        overwrites::apply(&mut settings, &own)?;
+        overwrites::apply(&mut settings, &resource_overwrites).map_err(|refused| Refused {
+            variable: format!("{} of service {}", refused.variable, service.name),
+            ..refused
+        })?;
+        // A service's variables may use the job's and each other's.
+        let scope = JobVariables::new(&[variables, service.variables.as_slice()].concat(), "");
+        let own = service.variables.iter().map(|v| {
+            let value = if v.raw { v.value.clone() } else { scope.expand(&v.value) };
+            (v.key.clone(), value)
+        });
         Ok(ServicePlan {
             resources: pod_settings::resources(&settings, ContainerKind::Service),
-            aliases: aliases(service.aliases(), &service.name),
+            aliases: aliases(&service.aliases(), &service.name).map_err(PlanError::NotAllowed)?,
             image: service.name.clone(),
             entrypoint: service.entrypoint.clone(),
             command: service.command.clone(),
-            env: service
-                .variables
-                .iter()
-                .map(|v| (v.key.clone(), v.value.clone()))
-                .collect(),
+            env: environment(&public, own),
             ports: service.ports.iter().map(|port| port.number).collect(),
         })
     });
-    configured.map(Ok).chain(from_job).collect()
+    configured.chain(from_job).collect()
 }
 
-/// The given aliases, or the ones GitLab derives from the image name
-/// (`registry.example.com/group/redis:7` → `registry.example.com__group__redis` and
-/// `registry.example.com-group-redis`; `postgres:16` → `postgres`).
-fn aliases(given: Vec<&str>, image: &str) -> Vec<String> {
-    if !given.is_empty() {
-        return given.into_iter().map(str::to_string).collect();
+/// `first`, then `then`; a repeated name keeps its first place and takes the last value.
+fn environment(first: &[(String, String)], then: impl Iterator<Item = (String, String)>) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = Vec::new();
+    for (key, value) in first.iter().cloned().chain(then) {
+        match env.iter_mut().find(|(k, _)| *k == key) {
+            Some(entry) => entry.1 = value,
+            None => env.push((key, value)),
+        }
     }
+    env
+}
+
+/// The names a service is reachable by, as the official runner gives them: those GitLab
+/// derives from the image (`postgres:16` → `postgres`; `registry.example.com:5000/group/redis:7`
+/// → `registry.example.com-group-redis`; a derived name that is no DNS name is left out), then
+/// the given ones, which must be DNS names.
+fn aliases(given: &[&str], image: &str) -> Result<Vec<String>, Refused> {
+    let mut all: Vec<String> = derived_aliases(image)
+        .into_iter()
+        .filter(|a| is_dns_subdomain(a))
+        .collect();
+    for alias in given {
+        if !is_dns_subdomain(alias) {
+            return Err(Refused {
+                variable: format!("services alias of {image}"),
+                value: alias.to_string(),
+                rule: "is not a valid DNS name (a lowercase RFC 1123 subdomain: letters, digits, '-' and '.', starting and ending with a letter or digit)".into(),
+            });
+        }
+        if !all.iter().any(|a| a == alias) {
+            all.push(alias.to_string());
+        }
+    }
+    Ok(all)
+}
+
+/// GitLab's two names for an image: its path without registry port, tag or digest, with `/`
+/// as `__` and as `-` (one when they are the same).
+fn derived_aliases(image: &str) -> Vec<String> {
     let without_digest = image.split('@').next().unwrap_or(image);
     // A ':' after the last '/' starts the tag (one before it is a registry port).
     let name = match without_digest.rsplit_once(':') {
         Some((name, tag)) if !tag.contains('/') => name,
         _ => without_digest,
     };
+    let name = match name.split_once('/') {
+        Some((registry, path)) => match registry.split_once(':') {
+            Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => format!("{host}/{path}"),
+            _ => name.to_string(),
+        },
+        None => name.to_string(),
+    };
     let mut derived = vec![name.replace('/', "__"), name.replace('/', "-")];
     derived.dedup();
     derived
+}
+
+/// An RFC 1123 subdomain, as Kubernetes checks host alias names.
+fn is_dns_subdomain(name: &str) -> bool {
+    name.len() <= 253
+        && !name.is_empty()
+        && name.split('.').all(|label| {
+            let bytes = label.as_bytes();
+            !bytes.is_empty()
+                && bytes.len() <= 63
+                && bytes
+                    .iter()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+                && bytes[0] != b'-'
+                && bytes[bytes.len() - 1] != b'-'
+        })
 }
 
 #[cfg(test)]
@@ -94,16 +168,49 @@ mod tests {
     use super::*;
 
     #[test]
-    fn aliases_are_given_or_derived_like_gitlab() {
-        assert_eq!(aliases(vec![], "postgres:16"), ["postgres"]);
+    fn aliases_are_derived_then_given_like_gitlab() {
+        assert_eq!(aliases(&[], "postgres:16").unwrap(), ["postgres"]);
         assert_eq!(
-            aliases(vec![], "registry.example.com:5000/group/redis:7"),
+            aliases(&[], "registry.example.com:5000/group/redis:7@sha256:00").unwrap(),
+            ["registry.example.com-group-redis"],
+            "no port; the __ form is no DNS name"
+        );
+        assert_eq!(aliases(&["db", "pg"], "postgres:16").unwrap(), ["postgres", "db", "pg"]);
+        assert_eq!(aliases(&["postgres"], "postgres:16").unwrap(), ["postgres"]);
+        assert!(
+            aliases(&[], "Registry/Redis").unwrap().is_empty(),
+            "uppercase: nothing derived"
+        );
+        let refused = aliases(&["my_db"], "postgres:16").unwrap_err();
+        assert_eq!(refused.value, "my_db");
+        assert!(refused.rule.starts_with("is not a valid DNS name"), "{refused}");
+    }
+
+    #[test]
+    fn services_get_the_public_job_variables_then_their_own() {
+        let job: Vec<Service> = serde_json::from_value(serde_json::json!([
+            {"name": "postgres:16", "variables": [
+                {"key": "POSTGRES_DB", "value": "db-$CI_PROJECT_NAME"},
+                {"key": "MODE", "value": "service"}]}
+        ]))
+        .unwrap();
+        let mut secret = JobVariable::public("TOKEN", "s3cret");
+        secret.public = false;
+        let variables = [
+            JobVariable::public("CI_PROJECT_NAME", "app"),
+            JobVariable::public("MODE", "job"),
+            secret,
+        ];
+        let services = plan(&KubernetesConfig::default(), &job, &variables).unwrap();
+        let env: Vec<(&str, &str)> = services[0].env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(
+            env,
             [
-                "registry.example.com:5000__group__redis",
-                "registry.example.com:5000-group-redis"
+                ("CI_PROJECT_NAME", "app"),
+                ("MODE", "service"),
+                ("POSTGRES_DB", "db-app")
             ]
         );
-        assert_eq!(aliases(vec!["db", "pg"], "postgres:16"), ["db", "pg"]);
     }
 
     #[test]
@@ -117,14 +224,12 @@ mod tests {
              "variables": [{"key": "POSTGRES_DB", "value": "app"}], "ports": [{"number": 5432}]}
         ]))
         .unwrap();
-        let services = plan(&kube, &job).unwrap();
+        let services = plan(&kube, &job, &[]).unwrap();
         assert_eq!(services.len(), 2);
-        assert_eq!(
-            (services[0].image.as_str(), services[0].aliases.clone()),
-            ("redis:7", vec!["cache".to_string()])
-        );
+        assert_eq!(services[0].image, "redis:7");
         assert_eq!(services[0].env, [("MODE".to_string(), "fast".to_string())]);
         assert_eq!(services[1].aliases, ["postgres"]);
+        assert_eq!(services[0].aliases, ["redis", "cache"]);
         assert_eq!(services[1].ports, [5432]);
         assert_eq!(services[1].entrypoint, ["sh", "-c"]);
     }
@@ -140,7 +245,7 @@ mod tests {
             {"name": "redis:7"}
         ]))
         .unwrap();
-        let services = plan(&kube, &job).unwrap();
+        let services = plan(&kube, &job, &[]).unwrap();
         let limit = |n: usize| {
             services[n].resources.as_ref().unwrap().limits.as_ref().unwrap()["memory"]
                 .0
@@ -155,6 +260,6 @@ mod tests {
             {"name": "postgres:16", "variables": [{"key": "KUBERNETES_SERVICE_MEMORY_LIMIT", "value": "2Gi"}]}
         ]))
         .unwrap();
-        assert!(plan(&kube, &greedy).is_err());
+        assert!(plan(&kube, &greedy, &[]).is_err());
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! Precedence (official): a container's context wins over the pod's, which wins over the job's
 //! `image: kubernetes: user`; users set here bypass `allowed_users`/`allowed_groups`.
-//! A container's `capabilities` replace the global `cap_add`/`cap_drop`.
+//! A container's `capabilities.add` replaces the global add list and its `drop` the drop list.
 
 use serde::{Deserialize, Serialize};
 
@@ -80,7 +80,7 @@ pub struct Capabilities {
 /// `[runners.kubernetes.<container>_container_security_context]`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ContainerSecurityContext {
-    /// Replaces the global `cap_add`/`cap_drop` for this container.
+    /// Its `add` replaces the global add list, its `drop` the global drop list (each on its own).
     #[serde(default)]
     pub capabilities: Option<Capabilities>,
     /// Overrides the global `privileged` for this container.

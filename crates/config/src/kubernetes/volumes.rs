@@ -293,6 +293,21 @@ impl Volumes {
         mounts
     }
 
+    /// Every volume's `mount_path` and `sub_path`, to change in place (a job's variables
+    /// may appear in them).
+    pub fn mount_paths_mut(&mut self) -> Vec<(&mut String, &mut Option<String>)> {
+        let mut paths = Vec::new();
+        macro_rules! collect {
+            ($($field:ident),+) => {$(
+                for volume in self.$field.iter_mut() {
+                    paths.push((&mut volume.mount_path, &mut volume.sub_path));
+                }
+            )+};
+        }
+        collect!(host_path, pvc, config_map, secret, empty_dir, csi, nfs, projected);
+        paths
+    }
+
     /// True when no volume of any type is configured.
     pub fn is_empty(&self) -> bool {
         self.mounts(&KeyPath::root()).is_empty()
