@@ -196,6 +196,12 @@ pub struct Runtime {
     /// Lines the worker wants at the top of the job log (e.g. the overwrites it applied).
     #[serde(deserialize_with = "nullable")]
     pub notices: Vec<String>,
+    /// The runner entry's `pre_build_script`: runs before the job's script, in its shell.
+    #[serde(deserialize_with = "nullable")]
+    pub pre_build_script: Option<String>,
+    /// The runner entry's `post_build_script`: runs after the job's script, in its shell.
+    #[serde(deserialize_with = "nullable")]
+    pub post_build_script: Option<String>,
 }
 
 /// The official runner's job timeout when GitLab sends none (`runner_info.timeout` ≤ 0).
@@ -213,6 +219,8 @@ pub struct Settings {
     pub shell: String,
     pub timeout_secs: u64,
     pub after_script_timeout_secs: u64,
+    pub pre_build_script: Option<String>,
+    pub post_build_script: Option<String>,
 }
 
 impl Settings {
@@ -249,7 +257,24 @@ impl Settings {
             shell,
             timeout_secs,
             after_script_timeout_secs,
+            pre_build_script: runtime.pre_build_script.clone().filter(|s| !s.trim().is_empty()),
+            post_build_script: runtime.post_build_script.clone().filter(|s| !s.trim().is_empty()),
         }
+    }
+
+    /// The commands of a step: the job's `script` step (GitLab's before_script and script)
+    /// between the entry's `pre_build_script` and `post_build_script`, each of those one
+    /// command of the same shell, as the official runner writes them; other steps as they are.
+    pub fn commands(&self, step: &Step) -> Vec<String> {
+        if step.name != "script" {
+            return step.script.clone();
+        }
+        self.pre_build_script
+            .iter()
+            .cloned()
+            .chain(step.script.iter().cloned())
+            .chain(self.post_build_script.iter().cloned())
+            .collect()
     }
 }
 

@@ -371,7 +371,8 @@ impl Driver<'_> {
                 When::OnFailure => failure.is_some(),
                 When::Always => true,
             };
-            if !runs || step.script.is_empty() {
+            let commands = settings.commands(step);
+            if !runs || commands.is_empty() {
                 continue;
             }
 
@@ -397,7 +398,7 @@ impl Driver<'_> {
                     file: None,
                 });
             }
-            let text = script::generate(&step.name, &settings.shell, &vars, &settings.project_dir, &step.script);
+            let text = script::generate(&step.name, &settings.shell, &vars, &settings.project_dir, &commands);
             let (deadline, timeout_secs) = if after {
                 (
                     Instant::now() + Duration::from_secs(settings.after_script_timeout_secs),

@@ -404,3 +404,33 @@ fn an_unreadable_payload_is_a_runner_system_failure_reported_with_exit_0() {
     assert_eq!(count(&log, "section_end:"), count(&log, "section_start:"), "{log}");
     assert!(pod.run_dir.join("steps/shutdown").exists());
 }
+
+/// The runner entry's `pre_build_script` and `post_build_script` run in the job's script step,
+/// before and after it, in its shell; a failing script skips `post_build_script`.
+#[test]
+fn pre_and_post_build_scripts_wrap_the_script() {
+    let with_scripts = |pod: &Pod| {
+        let path = pod.job_dir.join("runtime.json");
+        let mut runtime: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        runtime["pre_build_script"] = json!("if true; then\n  echo pre-build-ran\nfi");
+        runtime["post_build_script"] = json!("echo post-build-ran");
+        fs::write(&path, serde_json::to_vec(&runtime).unwrap()).unwrap();
+    };
+    let pod = Pod::new(&none_job(&["echo the-script"], &["echo the-after-script"]));
+    with_scripts(&pod);
+    let (result, log) = pod.run();
+    assert_eq!(result["state"], "success", "{log}");
+    let at = |needle: &str| log.find(needle).unwrap_or_else(|| panic!("{needle} in {log}"));
+    assert!(at("\npre-build-ran\n") < at("\nthe-script\n"), "{log}");
+    assert!(at("\nthe-script\n") < at("\npost-build-ran\n"), "{log}");
+    assert_eq!(count(&log, "post-build-ran\n"), 1, "not in after_script: {log}");
+
+    let failing = Pod::new(&none_job(&["exit 3"], &[]));
+    with_scripts(&failing);
+    let (result, log) = failing.run();
+    assert_eq!(result["state"], "failed", "{log}");
+    assert!(
+        log.contains("\npre-build-ran\n") && !log.contains("\npost-build-ran\n"),
+        "{log}"
+    );
+}

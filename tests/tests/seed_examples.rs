@@ -576,14 +576,18 @@ async fn cern_security_contexts() {
 }
 
 /// Seed 002 (the blog's ConfigMap): its namespace, service account, requests and limits and
-/// secret volumes. Its `pre_build_script` configures npm, gem, maven, kubectl and git on the
-/// machine with the secrets; kube-sim's containers see this machine's files, so the test
-/// leaves that script out rather than let it rewrite the host's git and kubectl settings.
+/// secret volumes. Its `pre_build_script` (which Flotilla runs before the job's script)
+/// configures npm, gem, maven, kubectl and git with the secrets; kube-sim's containers see this
+/// machine's files, so the test puts a harmless one in its place rather than let it rewrite
+/// the host's git and kubectl settings.
 #[tokio::test(flavor = "multi_thread")]
 async fn blog_configmap_example() {
     let mut entry = runner(&fixture("blog_configmap_reconstructed.toml"));
-    assert!(entry.pre_build_script.is_some());
-    entry.pre_build_script = None;
+    assert!(entry
+        .pre_build_script
+        .as_deref()
+        .is_some_and(|s| s.contains("Configuring environment")));
+    entry.pre_build_script = Some("echo 'Configuring environment'".into());
     let sim = gitlab().await;
     let fleet = start_under_runner(&sim, &entry, ClusterSpec::new("cluster-a", 1)).await;
     let client = fleet.workers[0].0.kube.clone();
@@ -617,6 +621,7 @@ async fn blog_configmap_example() {
     )
     .await;
     ran.assert_succeeded();
+    ran.assert_line("Configuring environment");
     ran.assert_line("gitlab-k8s-deploy user");
     ran.assert_line("gitlab-git user");
     assert_eq!(ran.pod["spec"]["serviceAccountName"], "gitlab-runner");

@@ -55,13 +55,12 @@ impl PlanError {
 /// JSON; empty: every default).
 pub fn plan(defaults: &PodDefaults, payload_json: &str, runner_config_json: &[u8]) -> Result<PodPlan, PlanError> {
     let mut payload = JobPayload::from_slice(payload_json.as_bytes()).map_err(|e| PlanError::Payload(e.to_string()))?;
-    let mut kubernetes = if runner_config_json.is_empty() {
-        KubernetesConfig::default()
+    let entry: Option<RunnerConfig> = if runner_config_json.is_empty() {
+        None
     } else {
-        serde_json::from_slice::<RunnerConfig>(runner_config_json)
-            .map_err(|e| PlanError::Settings(e.to_string()))?
-            .kubernetes
+        Some(serde_json::from_slice(runner_config_json).map_err(|e| PlanError::Settings(e.to_string()))?)
     };
+    let mut kubernetes = entry.as_ref().map(|e| e.kubernetes.clone()).unwrap_or_default();
     let variables = JobVariables::new(&payload.variables, &format!("{RUN_DIR}/tmp"));
     expand_job(&mut payload, &variables);
     expand_settings(&mut kubernetes, &variables);
@@ -95,12 +94,24 @@ pub fn plan(defaults: &PodDefaults, payload_json: &str, runner_config_json: &[u8
     let project = payload.job_info.project_name.clone();
     let timeout = payload.runner_info.job_timeout().as_secs();
     let builds_dir = &defaults.builds_dir;
-    let runtime = serde_json::json!({
+    let mut runtime = serde_json::json!({
         "builds_dir": builds_dir,
         "project_dir": format!("{builds_dir}/{}", if project.is_empty() { "project" } else { &project }),
         "timeout_seconds": timeout,
         "notices": notices,
     });
+    // The entry's scripts around the job's script (the helper runs them).
+    let scripts = entry.as_ref().map(|e| {
+        [
+            ("pre_build_script", &e.pre_build_script),
+            ("post_build_script", &e.post_build_script),
+        ]
+    });
+    for (key, script) in scripts.into_iter().flatten() {
+        if let Some(script) = script {
+            runtime[key] = script.as_str().into();
+        }
+    }
     Ok(PodPlan {
         job_id: payload.id,
         // A namespace of its own (namespace_per_job, created for the job and deleted with it);
