@@ -9,12 +9,35 @@ use flotilla_config::{ConfigErrors, Loaded};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
-/// A configuration file the process refuses to start with.
+/// A configuration file the process refuses to start with: every error, then the file's
+/// warnings, since an unknown key is often the typo behind an error (`mount_paht` → "mount_path:
+/// is required").
 #[derive(Debug, thiserror::Error)]
-#[error("{}: refused ({} error{}):\n{errors}", path.display(), errors.errors.len(), if errors.errors.len() == 1 { "" } else { "s" })]
 pub struct ConfigRefused {
     pub path: PathBuf,
     pub errors: ConfigErrors,
+}
+
+impl std::fmt::Display for ConfigRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let count = self.errors.errors.len();
+        let plural = if count == 1 { "" } else { "s" };
+        write!(
+            f,
+            "{}: refused ({count} error{plural}):\n{}",
+            self.path.display(),
+            self.errors
+        )?;
+        let warnings = &self.errors.warnings;
+        if !warnings.is_empty() {
+            let plural = if warnings.len() == 1 { "" } else { "s" };
+            write!(f, "\nand {} warning{plural}:", warnings.len())?;
+            for warning in warnings {
+                write!(f, "\n{warning}")?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Logs to stderr; `RUST_LOG` chooses what (default: `info`).
@@ -70,6 +93,32 @@ mod tests {
         assert!(text.starts_with(&format!("{}: refused (", path.display())), "{text}");
         assert!(text.contains("worker.capacity: must be at least 1"), "{text}");
         assert!(text.contains("worker.id: is required"), "{text}");
+    }
+
+    #[test]
+    fn a_refused_file_lists_its_unknown_keys_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "[[runners]]\nname = \"a\"\nurl = \"https://gitlab.example.com\"\ntoken = \"glrt-x\"\nexecutor = \"kubernetes\"\n\
+             [[runners.kubernetes.volumes.empty_dir]]\nname = \"cache\"\nmount_paht = \"/cache\"\n",
+        )
+        .unwrap();
+        let refused = load_config(&path, |p| flotilla_config::load_runner_config(p)).unwrap_err();
+        let text = refused.to_string();
+        assert!(
+            text.contains("runners[0].kubernetes.volumes.empty_dir[0].mount_path: is required"),
+            "{text}"
+        );
+        let warnings = text
+            .split_once("\nand 1 warning:\n")
+            .map(|(_, w)| w)
+            .unwrap_or_default();
+        assert!(
+            warnings.contains("runners[0].kubernetes.volumes.empty_dir[0].mount_paht: unknown key"),
+            "{text}"
+        );
     }
 
     #[test]
