@@ -11,6 +11,7 @@ use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
 use kube::api::{Api, DeleteParams, LogParams, PostParams};
 use kube::runtime::wait::{await_condition, conditions};
 use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
 
 use crate::log_entries::split_line;
 use crate::plan::{per_job_namespace, plan, PodDefaults};
@@ -91,6 +92,9 @@ pub struct JobRunner {
     pub tls: Option<tonic::transport::ClientTlsConfig>,
     /// Where each job's Pod is, when not in the worker's own namespace of its cluster.
     pub places: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<u64, JobPlace>>>,
+    /// Jobs the coordinator asked to cancel, so that a cancel reaches a job whose Pod has not
+    /// started (or does not exist yet): the helper only sees the Pod's annotation once it runs.
+    pub cancels: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<u64, CancellationToken>>>,
 }
 
 /// Where a job's Pod lives.
@@ -130,6 +134,11 @@ impl JobRunner {
             ),
             None => (self.client.clone(), self.namespace.clone()),
         }
+    }
+
+    /// The token that is cancelled when the coordinator cancels the job.
+    fn cancel_token(&self, job_id: u64) -> CancellationToken {
+        self.cancels.lock().unwrap().entry(job_id).or_default().clone()
     }
 
     fn pods(&self, job_id: u64) -> Api<Pod> {
@@ -253,8 +262,14 @@ impl JobRunner {
         let name = object_name(job_id);
         let deadline = tokio::time::Instant::now() + timeout;
         let decided = |pod: Option<&Pod>| progress(pod) != Progress::Pending;
+        let canceled = self.cancel_token(job_id);
         loop {
-            match tokio::time::timeout_at(deadline, await_condition(self.pods(job_id), &name, decided)).await {
+            let started = tokio::time::timeout_at(deadline, await_condition(self.pods(job_id), &name, decided));
+            let started = tokio::select! {
+                started = started => started,
+                () = canceled.cancelled() => return Ok(Some(StartFailure::Canceled)),
+            };
+            match started {
                 Ok(Ok(pod)) => {
                     return Ok(match progress(pod.as_ref()) {
                         Progress::Failed(failure) => Some(failure),
@@ -378,14 +393,23 @@ impl JobRunner {
 
     /// Asks the helper to stop the job: `graceful` lets after_script run. The helper sees the
     /// annotation through its downward-API volume; no exec is needed.
+    /// A job whose Pod has not started yet stops waiting for it at once (there is nothing for
+    /// after_script to run in), whether or not the Pod exists yet.
     pub async fn cancel(&self, job_id: u64, graceful: bool) -> Result<(), JobError> {
+        self.cancel_token(job_id).cancel();
         let value = if graceful { "graceful" } else { "abort" };
         let patch = serde_json::json!({"metadata": {"annotations": {crate::pod::CANCEL_ANNOTATION: value}}});
         let params = kube::api::PatchParams::default();
-        self.pods(job_id)
+        match self
+            .pods(job_id)
             .patch(&object_name(job_id), &params, &kube::api::Patch::Merge(patch))
-            .await?;
-        Ok(())
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Not created yet: the token stops the job before its Pod is waited for.
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The jobs whose Pods this worker created (by the worker label, in any namespace), e.g.
@@ -433,6 +457,7 @@ impl JobRunner {
         // A namespace made for the job goes with it (and takes anything left in it along).
         let (client, namespace) = self.place(job_id);
         self.places.lock().unwrap().remove(&job_id);
+        self.cancels.lock().unwrap().remove(&job_id);
         if namespace == per_job_namespace(job_id) {
             match Api::<Namespace>::all(client)
                 .delete(&per_job_namespace(job_id), &DeleteParams::background())

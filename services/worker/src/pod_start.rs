@@ -25,6 +25,8 @@ pub enum StartFailure {
     },
     #[error("the job's Pod was deleted before it started")]
     Deleted,
+    #[error("the job was canceled before its Pod started")]
+    Canceled,
     #[error("timed out waiting for pod to start (last phase: {phase}){detail}")]
     Timeout {
         phase: String,
@@ -40,6 +42,7 @@ impl StartFailure {
         match self {
             StartFailure::ImagePull { .. } => "image_pull_failure",
             StartFailure::Container { reason, .. } if reason == "InvalidImageName" => "image_pull_failure",
+            StartFailure::Canceled => "job_canceled",
             _ => "runner_system_failure",
         }
     }

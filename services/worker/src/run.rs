@@ -44,6 +44,7 @@ pub fn start(settings: Settings, shutdown: CancellationToken) -> tokio::task::Jo
         shipper_url: String::new(),
         tls: settings.tls,
         places: Default::default(),
+        cancels: Default::default(),
     };
     let link = LinkConfig {
         coordinator_url: settings.coordinator_url,

@@ -98,6 +98,7 @@ async fn the_job_log_reaches_gitlab_byte_for_byte_across_a_dropped_stream() {
         shipper_url,
         tls: None,
         places: Default::default(),
+        cancels: Default::default(),
     };
     let run = tokio::spawn({
         let runner = runner.clone();

@@ -1,11 +1,16 @@
 //! A job Pod that cannot start (issue 5): `pull_policy = ["always", "if-not-present"]` falls
 //! back to the node's copy when the registry fails, and says so in the job log; a pull that
 //! fails under every policy fails the job as an image pull failure; a Pod that never gets a
-//! node fails after `poll_timeout` with the reason. kube-sim fails the pulls on request, as a
-//! registry that is down would.
+//! node fails after `poll_timeout` with the reason, unless the job is canceled first: then it
+//! ends at once. kube-sim fails the pulls on request, as a registry that is down would.
+
+use std::time::Duration;
 
 use flotilla_e2e::gitlab::{all_finished, gitlab, start_under_entry};
 use gitlab_sim::{Expect, JobSpec, JobState};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::Api;
+use kube::runtime::wait::await_condition;
 use kube_sim::faults::ImagePullFault;
 
 const ENTRY: &str = r#"
@@ -104,5 +109,58 @@ async fn a_pod_that_never_gets_a_node_fails_after_poll_timeout() {
             "the log says why the Pod waited: {trace}"
         );
     }
+    drop(fleet);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_canceled_while_its_pod_waits_for_a_node_ends_at_once() {
+    let sim = gitlab().await;
+    // Far longer than `all_finished` waits: only the cancel can end this job in time.
+    let entry = r#"
+[[runners]]
+  url = "https://gitlab.example.com"
+  token = "t"
+  executor = "kubernetes"
+  [runners.kubernetes]
+    poll_timeout = 3600
+    [runners.kubernetes.node_selector]
+      "disktype" = "ssd"
+"#;
+    let fleet = start_under_entry(&sim, entry, 1).await;
+    let mut stuck = job("stuck", "alpine:3.19");
+    stuck.expect = Expect::Canceled;
+    let stuck = sim.add_job(stuck).unwrap();
+    let pods: Api<Pod> = Api::default_namespaced(fleet.workers[0].0.kube.clone());
+    let unschedulable = |pod: Option<&Pod>| {
+        pod.and_then(|pod| pod.status.as_ref())
+            .and_then(|status| status.conditions.as_ref())
+            .is_some_and(|conditions| {
+                conditions
+                    .iter()
+                    .any(|c| c.type_ == "PodScheduled" && c.status == "False")
+            })
+    };
+    let name = format!("flotilla-job-{stuck}");
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        await_condition(pods.clone(), &name, unschedulable),
+    )
+    .await
+    .expect("the job's Pod waits for a node")
+    .unwrap();
+
+    assert_eq!(sim.cancel(stuck, true).unwrap(), JobState::Canceling);
+    all_finished(&sim).await;
+    let job = sim.job(stuck).unwrap();
+    let trace = job.trace_text();
+    assert_eq!(job.state, JobState::Canceled, "{trace}");
+    assert!(!trace.contains("timed out waiting for pod"), "{trace}");
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        await_condition(pods, &name, |pod: Option<&Pod>| pod.is_none()),
+    )
+    .await
+    .expect("the canceled job's Pod is deleted")
+    .unwrap();
     drop(fleet);
 }
