@@ -71,9 +71,9 @@ async fn allowed_overwrites_shape_the_pod_and_refused_ones_fail_the_job() {
     let trace = refused.trace_text();
     assert!(
         trace.contains(
-            "couldn't prepare overwrites: KUBERNETES_CPU_LIMIT=\"3\": is more than cpu_limit_overwrite_max_allowed (2)"
+            "ERROR: Job failed: couldn't prepare overwrites: KUBERNETES_CPU_LIMIT=\"3\": is more than cpu_limit_overwrite_max_allowed (2)"
         ),
-        "{trace}"
+        "the job's own configuration is no system failure: {trace}"
     );
     assert!(!trace.contains("never runs"));
 }

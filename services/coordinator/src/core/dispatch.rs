@@ -193,7 +193,7 @@ impl Core {
         let close = CloseTrace {
             job_id,
             abandoned: true,
-            trailer: failure_line(reason),
+            trailer: failure_line("runner_system_failure", reason),
             ..Default::default()
         };
         self.close_trace(close).await;

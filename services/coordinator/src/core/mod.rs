@@ -438,8 +438,16 @@ impl Core {
 }
 
 /// The last line of a job the coordinator ended, styled like the official runner's.
-fn failure_line(reason: &str) -> String {
-    format!("\x1b[31;1mERROR: Job failed (system failure): {reason}\x1b[0;m\n")
+/// The job log's last line for a job that ends without its helper's own (`message` says why).
+/// As in the official runner, only a system failure says so; a refused configuration, a failed
+/// pull or a cancel is the job's.
+fn failure_line(failure_reason: &str, message: &str) -> String {
+    let kind = if failure_reason.is_empty() || failure_reason == "runner_system_failure" {
+        " (system failure)"
+    } else {
+        ""
+    };
+    format!("\x1b[31;1mERROR: Job failed{kind}: {message}\x1b[0;m\n")
 }
 
 /// Where the operator's cordons and overflow switch are kept in the store.

@@ -215,7 +215,7 @@ impl Core {
                 let close = CloseTrace {
                     job_id,
                     abandoned: true,
-                    trailer: failure_line(&rejected.message),
+                    trailer: failure_line(&rejected.failure_reason, &rejected.message),
                     ..Default::default()
                 };
                 self.close_trace(close).await;
