@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use futures::AsyncBufReadExt;
-use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
-use kube::api::{Api, DeleteParams, LogParams, PostParams};
+use k8s_openapi::api::core::v1::{Event, Namespace, Pod, Secret};
+use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};
 use kube::runtime::wait::{await_condition, conditions};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
@@ -37,6 +37,30 @@ impl HelperResult {
             failure_reason: Some("runner_system_failure".into()),
         }
     }
+}
+
+/// At most this many Warning events go to a job's log.
+const MAX_WARNING_EVENTS: u32 = 100;
+
+/// Warning events as job log lines, oldest first, each message once (a repeated event is one
+/// object with a count; a Pod recreated for a pull fallback repeats its predecessor's).
+fn warning_lines(mut events: Vec<Event>) -> Vec<String> {
+    let when = |event: &Event| {
+        event
+            .last_timestamp
+            .as_ref()
+            .map(|t| t.0)
+            .or(event.event_time.as_ref().map(|t| t.0))
+            .or(event.metadata.creation_timestamp.as_ref().map(|t| t.0))
+    };
+    events.sort_by_key(|event| when(event));
+    let mut seen = std::collections::HashSet::new();
+    events
+        .into_iter()
+        .filter_map(|event| event.message)
+        .filter(|message| seen.insert(message.clone()))
+        .map(|message| format!("Event retrieved from the cluster: {message}"))
+        .collect()
 }
 
 /// What a finished job reports.
@@ -288,6 +312,21 @@ impl JobRunner {
         }
     }
 
+    /// The Warning events of the job's Pod (every attempt of it), oldest first, as the job log
+    /// shows them (`print_pod_warning_events`); none when they cannot be listed.
+    pub async fn warning_events(&self, job_id: u64) -> Vec<String> {
+        let (client, namespace) = self.place(job_id);
+        let fields = format!("involvedObject.name={},type=Warning", object_name(job_id));
+        let params = ListParams::default().fields(&fields).limit(MAX_WARNING_EVENTS);
+        match Api::<Event>::namespaced(client, &namespace).list(&params).await {
+            Ok(events) => warning_lines(events.items),
+            Err(error) => {
+                tracing::warn!(job_id, %error, "cannot list the job's Pod events");
+                Vec::new()
+            }
+        }
+    }
+
     /// Replaces the job's Pod and Secret with new ones from `plan`.
     async fn recreate(&self, plan: &PodPlan) -> Result<(), JobError> {
         let name = object_name(plan.job_id);
@@ -501,5 +540,40 @@ impl JobRunner {
             tracing::warn!(job_id = plan.job_id, %error, "deleting the job's Pod failed; the reaper will retry");
         }
         Ok(JobRun { result, log_bytes })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(message: &str, last_seen: &str) -> Event {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": format!("e-{last_seen}")},
+            "involvedObject": {},
+            "type": "Warning",
+            "message": message,
+            "lastTimestamp": last_seen,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn warning_events_are_listed_oldest_first_each_message_once() {
+        let lines = warning_lines(vec![
+            event("Error: ImagePullBackOff", "2026-12-05T10:00:03Z"),
+            event("Failed to pull image \"x\": not found", "2026-12-05T10:00:01Z"),
+            event("Error: ErrImagePull", "2026-12-05T10:00:02Z"),
+            // The recreated Pod's identical event.
+            event("Error: ErrImagePull", "2026-12-05T10:00:05Z"),
+        ]);
+        assert_eq!(
+            lines,
+            [
+                "Event retrieved from the cluster: Failed to pull image \"x\": not found",
+                "Event retrieved from the cluster: Error: ErrImagePull",
+                "Event retrieved from the cluster: Error: ImagePullBackOff",
+            ]
+        );
     }
 }

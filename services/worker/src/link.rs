@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::book::JobBook;
 use crate::job_runner::{HelperResult, JobError, JobRunner};
 use crate::pod::object_name;
+use crate::pod_start::StartFailure;
 use crate::trace_upload::durable_offset;
 
 #[derive(Debug, Clone)]
@@ -225,8 +226,10 @@ async fn run_assigned(worker: Arc<Worker>, assign: AssignJob) {
     let job_id = assign.job_id;
     let runner = &worker.runner;
     let payload = String::from_utf8_lossy(&assign.payload_json).into_owned();
+    let mut print_warnings = true;
     let outcome = async {
         let mut plan = runner.plan(&payload, &assign.runner_config_json)?;
+        print_warnings = plan.kubernetes.print_pod_warning_events;
         runner.create(&plan).await?;
         let started = JobStarted {
             pod_name: object_name(job_id),
@@ -241,7 +244,24 @@ async fn run_assigned(worker: Arc<Worker>, assign: AssignJob) {
             .await
     }
     .await;
-    ended(&worker, job_id, outcome);
+    let warnings = start_warnings(runner, job_id, &outcome, print_warnings).await;
+    ended(&worker, job_id, outcome, warnings);
+}
+
+/// The Pod's Warning events for the log of a job whose Pod could not start (a cancel is no
+/// failure of the Pod's).
+async fn start_warnings(
+    runner: &JobRunner,
+    job_id: u64,
+    outcome: &Result<(HelperResult, u64), JobError>,
+    enabled: bool,
+) -> Vec<String> {
+    match outcome {
+        Err(JobError::Start(failure)) if enabled && !matches!(failure, StartFailure::Canceled) => {
+            runner.warning_events(job_id).await
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// A job whose Pod an earlier run of this worker created: its log continues from what the
@@ -258,11 +278,13 @@ async fn run_adopted(worker: Arc<Worker>, job_id: u64) {
         runner.supervise(job_id, &url, offset, None).await
     }
     .await;
-    ended(&worker, job_id, outcome);
+    // The entry's `print_pod_warning_events` is not known here: its default.
+    let warnings = start_warnings(runner, job_id, &outcome, true).await;
+    ended(&worker, job_id, outcome, warnings);
 }
 
 /// Records a job's end and tells the coordinator (now, or with the next registration).
-fn ended(worker: &Worker, job_id: u64, outcome: Result<(HelperResult, u64), JobError>) {
+fn ended(worker: &Worker, job_id: u64, outcome: Result<(HelperResult, u64), JobError>, warnings: Vec<String>) {
     let event = match outcome {
         Ok((result, log_bytes)) => job_event::Event::Finished(JobFinished {
             result: Some(JobResult {
@@ -278,6 +300,7 @@ fn ended(worker: &Worker, job_id: u64, outcome: Result<(HelperResult, u64), JobE
             job_event::Event::Rejected(JobRejected {
                 failure_reason: error.failure_reason().into(),
                 message: error.to_string(),
+                warnings,
             })
         }
     };

@@ -72,6 +72,13 @@ async fn a_failed_pull_falls_back_to_the_next_policy_or_fails_the_job() {
         ),
         "the log names the image and the last policy tried: {trace}"
     );
+    // `print_pod_warning_events` (default true): the Pod's Warning events, before the failure.
+    let warning = "WARNING: Event retrieved from the cluster: Failed to pull image \"registry.example/missing:1\"";
+    let failure = "ERROR: Job failed: failed to pull image";
+    assert!(
+        trace.find(warning).zip(trace.find(failure)).is_some_and(|(w, f)| w < f),
+        "the Pod's warning events come before the failure: {trace}"
+    );
     assert!(!trace.contains("the job ran"), "{trace}");
 }
 
@@ -107,6 +114,10 @@ async fn a_pod_that_never_gets_a_node_fails_after_poll_timeout() {
         assert!(
             trace.contains("timed out waiting for pod to start (last phase: Pending); PodScheduled is false (Unschedulable: 0/1 nodes are available"),
             "the log says why the Pod waited: {trace}"
+        );
+        assert!(
+            trace.contains("WARNING: Event retrieved from the cluster: 0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector"),
+            "the scheduler's Warning event is in the log: {trace}"
         );
     }
     drop(fleet);

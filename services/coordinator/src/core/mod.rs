@@ -438,6 +438,11 @@ impl Core {
 }
 
 /// The last line of a job the coordinator ended, styled like the official runner's.
+/// A warning line of the job log, as the official runner colours it.
+fn warning_line(text: &str) -> String {
+    format!("\x1b[0;33mWARNING: {text}\x1b[0;m\n")
+}
+
 /// The job log's last line for a job that ends without its helper's own (`message` says why).
 /// As in the official runner, only a system failure says so; a refused configuration, a failed
 /// pull or a cancel is the job's.

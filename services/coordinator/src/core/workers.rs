@@ -17,7 +17,7 @@ use flotilla_proto::{
 };
 use tokio::sync::mpsc;
 
-use super::{failure_line, now_ms, Core, Session};
+use super::{failure_line, now_ms, warning_line, Core, Session};
 use crate::fleet::WorkerInfo;
 use crate::job::{JobOutcome, JobState};
 
@@ -215,7 +215,12 @@ impl Core {
                 let close = CloseTrace {
                     job_id,
                     abandoned: true,
-                    trailer: failure_line(&rejected.failure_reason, &rejected.message),
+                    trailer: rejected
+                        .warnings
+                        .iter()
+                        .map(|warning| warning_line(warning))
+                        .chain([failure_line(&rejected.failure_reason, &rejected.message)])
+                        .collect(),
                     ..Default::default()
                 };
                 self.close_trace(close).await;
