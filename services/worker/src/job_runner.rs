@@ -13,6 +13,7 @@ use kube::runtime::wait::{await_condition, conditions};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
+use crate::api_retry::ApiRetry;
 use crate::log_entries::split_line;
 use crate::plan::{per_job_namespace, plan, PodDefaults};
 use crate::pod::{object_name, owned_by, pod, secret, PodPlan};
@@ -128,6 +129,8 @@ pub struct JobPlace {
     /// The API server of the job's runner entry when it names its own `host` (with its
     /// credentials, or the job's `KUBERNETES_BEARER_TOKEN`); None: the worker's cluster.
     pub client: Option<kube::Client>,
+    /// How the job's requests are retried (its entry's `retry_*`).
+    pub retry: ApiRetry,
 }
 
 impl JobRunner {
@@ -158,6 +161,16 @@ impl JobRunner {
             ),
             None => (self.client.clone(), self.namespace.clone()),
         }
+    }
+
+    /// How the job's requests are retried.
+    fn retry(&self, job_id: u64) -> ApiRetry {
+        self.places
+            .lock()
+            .unwrap()
+            .get(&job_id)
+            .map(|place| place.retry.clone())
+            .unwrap_or_default()
     }
 
     /// The token that is cancelled when the coordinator cancels the job.
@@ -196,17 +209,22 @@ impl JobRunner {
         let place = JobPlace {
             namespace: plan.namespace.clone(),
             client: self.client_for(plan).await?,
+            retry: ApiRetry::from_config(&plan.kubernetes),
         };
         self.places.lock().unwrap().insert(plan.job_id, place);
         let (client, _) = self.place(plan.job_id);
+        let retry = self.retry(plan.job_id);
+        let job_id = plan.job_id;
+        let post = PostParams::default();
         if plan.namespace == per_job_namespace(plan.job_id) {
             let namespace: Namespace = serde_json::from_value(serde_json::json!({
                 "metadata": {"name": plan.namespace, "labels": {crate::pod::JOB_ID_LABEL: plan.job_id.to_string(),
                     crate::pod::WORKER_LABEL: plan.worker_id}}
             }))
             .expect("a namespace object");
-            match Api::<Namespace>::all(client.clone())
-                .create(&PostParams::default(), &namespace)
+            let namespaces = Api::<Namespace>::all(client.clone());
+            match retry
+                .run(job_id, "create namespace", || namespaces.create(&post, &namespace))
                 .await
             {
                 Ok(_) => {}
@@ -216,27 +234,31 @@ impl JobRunner {
         }
         let secrets: Api<Secret> = Api::namespaced(client, &plan.namespace);
         let mut job_secret = secret(plan);
-        match secrets.create(&PostParams::default(), &job_secret).await {
+        match retry
+            .run(job_id, "create secret", || secrets.create(&post, &job_secret))
+            .await
+        {
             Ok(_) => {}
             Err(kube::Error::Api(status)) if status.code == 409 => {}
             Err(e) => return Err(e.into()),
         }
         let name = object_name(plan.job_id);
         let pods = self.pods(plan.job_id);
-        let created = match pods.create(&PostParams::default(), &pod(plan)).await {
+        let job_pod = pod(plan);
+        let created = match retry.run(job_id, "create pod", || pods.create(&post, &job_pod)).await {
             Ok(pod) => pod,
-            Err(kube::Error::Api(status)) if status.code == 409 => pods.get(&name).await?,
+            // Created by an earlier try whose answer was lost, or an earlier assignment.
+            Err(kube::Error::Api(status)) if status.code == 409 => {
+                retry.run(job_id, "get pod", || pods.get(&name)).await?
+            }
             Err(e) => return Err(e.into()),
         };
         if let Some(uid) = created.metadata.uid.as_deref() {
             owned_by(&mut job_secret, uid, &name);
             let patch = serde_json::json!({"metadata": {"ownerReferences": job_secret.metadata.owner_references}});
-            secrets
-                .patch(
-                    &name,
-                    &kube::api::PatchParams::default(),
-                    &kube::api::Patch::Merge(patch),
-                )
+            let (params, patch) = (kube::api::PatchParams::default(), kube::api::Patch::Merge(patch));
+            retry
+                .run(job_id, "patch secret", || secrets.patch(&name, &params, &patch))
                 .await?;
         }
         Ok(created)
@@ -305,7 +327,11 @@ impl JobRunner {
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
                 Err(_) => {
-                    let pod = self.pods(job_id).get_opt(&name).await?;
+                    let pods = self.pods(job_id);
+                    let pod = self
+                        .retry(job_id)
+                        .run(job_id, "get pod", || pods.get_opt(&name))
+                        .await?;
                     return Ok(Some(timed_out(pod.as_ref())));
                 }
             }
@@ -318,7 +344,12 @@ impl JobRunner {
         let (client, namespace) = self.place(job_id);
         let fields = format!("involvedObject.name={},type=Warning", object_name(job_id));
         let params = ListParams::default().fields(&fields).limit(MAX_WARNING_EVENTS);
-        match Api::<Event>::namespaced(client, &namespace).list(&params).await {
+        let events = Api::<Event>::namespaced(client, &namespace);
+        match self
+            .retry(job_id)
+            .run(job_id, "list events", || events.list(&params))
+            .await
+        {
             Ok(events) => warning_lines(events.items),
             Err(error) => {
                 tracing::warn!(job_id, %error, "cannot list the job's Pod events");
@@ -331,19 +362,28 @@ impl JobRunner {
     async fn recreate(&self, plan: &PodPlan) -> Result<(), JobError> {
         let name = object_name(plan.job_id);
         let pods = self.pods(plan.job_id);
-        if let Some(old) = pods.get_opt(&name).await? {
+        let (retry, job_id) = (self.retry(plan.job_id), plan.job_id);
+        if let Some(old) = retry.run(job_id, "get pod", || pods.get_opt(&name)).await? {
             let now = DeleteParams {
                 grace_period_seconds: Some(0),
                 ..DeleteParams::background()
             };
-            pods.delete(&name, &now).await?;
+            match retry.run(job_id, "delete pod", || pods.delete(&name, &now)).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(status)) if status.code == 404 => {}
+                Err(e) => return Err(e.into()),
+            }
             let uid = old.metadata.uid.unwrap_or_default();
             // Unbounded: a Pod deleted without grace goes at once.
             await_condition(pods.clone(), &name, conditions::is_deleted(&uid)).await?;
         }
         let (client, _) = self.place(plan.job_id);
         let secrets: Api<Secret> = Api::namespaced(client, &plan.namespace);
-        match secrets.delete(&name, &DeleteParams::background()).await {
+        let background = DeleteParams::background();
+        match retry
+            .run(job_id, "delete secret", || secrets.delete(&name, &background))
+            .await
+        {
             Ok(_) => {}
             Err(kube::Error::Api(status)) if status.code == 404 => {}
             Err(e) => return Err(e.into()),
@@ -361,6 +401,7 @@ impl JobRunner {
         // The newest entry shipped. Compared as times, not strings: kubelets trim trailing
         // zeros of the fraction, so the text does not sort.
         let mut last_ts: Option<jiff::Timestamp> = None;
+        let retry = self.retry(job_id);
         loop {
             // kube rounds sinceTime to the nearest second: floor it, then skip by timestamp.
             let since_time = last_ts.map(|ts| jiff::Timestamp::from_second(ts.as_second()).unwrap_or(ts));
@@ -371,7 +412,11 @@ impl JobRunner {
                 since_time,
                 ..Default::default()
             };
-            match self.pods(job_id).log_stream(&name, &params).await {
+            let pods = self.pods(job_id);
+            match retry
+                .run(job_id, "follow log", || pods.log_stream(&name, &params))
+                .await
+            {
                 Ok(stream) => {
                     let mut stream = Box::pin(stream);
                     let mut entry = Vec::new();
@@ -411,7 +456,8 @@ impl JobRunner {
 
     /// The helper's result once it has terminated.
     async fn helper_result(&self, job_id: u64) -> Result<Option<HelperResult>, JobError> {
-        let pod = self.pods(job_id).get(&object_name(job_id)).await?;
+        let (pods, name) = (self.pods(job_id), object_name(job_id));
+        let pod = self.retry(job_id).run(job_id, "get pod", || pods.get(&name)).await?;
         let status = pod.status.unwrap_or_default();
         let helper = status
             .container_statuses
@@ -438,10 +484,11 @@ impl JobRunner {
         self.cancel_token(job_id).cancel();
         let value = if graceful { "graceful" } else { "abort" };
         let patch = serde_json::json!({"metadata": {"annotations": {crate::pod::CANCEL_ANNOTATION: value}}});
-        let params = kube::api::PatchParams::default();
+        let (params, patch) = (kube::api::PatchParams::default(), kube::api::Patch::Merge(patch));
+        let (pods, name) = (self.pods(job_id), object_name(job_id));
         match self
-            .pods(job_id)
-            .patch(&object_name(job_id), &params, &kube::api::Patch::Merge(patch))
+            .retry(job_id)
+            .run(job_id, "annotate pod", || pods.patch(&name, &params, &patch))
             .await
         {
             Ok(_) => Ok(()),
@@ -474,6 +521,7 @@ impl JobRunner {
                 let place = JobPlace {
                     namespace,
                     client: None,
+                    retry: ApiRetry::default(),
                 };
                 self.places.lock().unwrap().insert(job_id, place);
                 ids.push(job_id);
@@ -484,9 +532,10 @@ impl JobRunner {
     }
 
     pub async fn delete(&self, job_id: u64) -> Result<(), JobError> {
-        match self
-            .pods(job_id)
-            .delete(&object_name(job_id), &DeleteParams::background())
+        let (pods, name) = (self.pods(job_id), object_name(job_id));
+        let (retry, background) = (self.retry(job_id), DeleteParams::background());
+        match retry
+            .run(job_id, "delete pod", || pods.delete(&name, &background))
             .await
         {
             Ok(_) => {}
@@ -498,8 +547,11 @@ impl JobRunner {
         self.places.lock().unwrap().remove(&job_id);
         self.cancels.lock().unwrap().remove(&job_id);
         if namespace == per_job_namespace(job_id) {
-            match Api::<Namespace>::all(client)
-                .delete(&per_job_namespace(job_id), &DeleteParams::background())
+            let (namespaces, namespace) = (Api::<Namespace>::all(client), per_job_namespace(job_id));
+            match retry
+                .run(job_id, "delete namespace", || {
+                    namespaces.delete(&namespace, &background)
+                })
                 .await
             {
                 Ok(_) => {}

@@ -3,6 +3,7 @@
 
 pub mod affinity;
 pub mod allowed;
+pub mod api_retry;
 pub mod book;
 pub mod job_runner;
 pub mod job_variables;

@@ -3,6 +3,7 @@
 //! one binary instead of one per file saves CI a gigabyte of disk and a dozen long links.
 //! Run one scenario with `cargo test -p flotilla-e2e --test e2e <module>::`.
 
+mod api_faults;
 mod binaries;
 mod coordinator_restart;
 mod fleetctl;

@@ -34,6 +34,31 @@ pub struct ErrorFault {
     /// Stop after this many injected errors (None: until cleared).
     #[serde(default)]
     pub remaining: Option<u64>,
+    /// Only requests of this HTTP method (e.g. `POST`); None: any.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Only requests whose path contains this (e.g. `/secrets`); None: any.
+    #[serde(default)]
+    pub path_contains: Option<String>,
+}
+
+impl ErrorFault {
+    /// Every request (or `fraction` of them) answered with `code`, until cleared.
+    pub fn new(code: u16, fraction: f64) -> ErrorFault {
+        ErrorFault {
+            fraction,
+            code,
+            retry_after_seconds: 1,
+            remaining: None,
+            method: None,
+            path_contains: None,
+        }
+    }
+
+    fn applies_to(&self, method: &str, path: &str) -> bool {
+        self.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
+            && self.path_contains.as_deref().is_none_or(|p| path.contains(p))
+    }
 }
 
 fn one() -> u64 {
@@ -133,10 +158,10 @@ impl Faults {
     }
 
     /// The error to answer this request with, if the error fault picks it.
-    pub fn injected_error(&self) -> Option<ApiError> {
+    pub fn injected_error(&self, method: &str, path: &str) -> Option<ApiError> {
         let mut guard = self.errors.lock().unwrap();
         let fault = guard.as_mut()?;
-        if !rand::thread_rng().gen_bool(fault.fraction.clamp(0.0, 1.0)) {
+        if !fault.applies_to(method, path) || !rand::thread_rng().gen_bool(fault.fraction.clamp(0.0, 1.0)) {
             return None;
         }
         if let Some(remaining) = fault.remaining.as_mut() {
@@ -168,15 +193,41 @@ mod tests {
     fn error_fault_counts_down() {
         let faults = Faults::default();
         faults.set_errors(Some(ErrorFault {
-            fraction: 1.0,
-            code: 429,
             retry_after_seconds: 2,
             remaining: Some(2),
+            ..ErrorFault::new(429, 1.0)
         }));
-        let first = faults.injected_error().unwrap();
+        let first = faults.injected_error("GET", "/api/v1/pods").unwrap();
         assert_eq!((first.code, first.retry_after), (429, Some(2)));
-        assert_eq!(faults.injected_error().unwrap().code, 429);
-        assert!(faults.injected_error().is_none());
+        assert_eq!(faults.injected_error("GET", "/api/v1/pods").unwrap().code, 429);
+        assert!(faults.injected_error("GET", "/api/v1/pods").is_none());
+    }
+
+    #[test]
+    fn error_fault_picks_requests_by_method_and_path() {
+        let faults = Faults::default();
+        faults.set_errors(Some(ErrorFault {
+            method: Some("POST".into()),
+            path_contains: Some("/secrets".into()),
+            remaining: Some(1),
+            ..ErrorFault::new(500, 1.0)
+        }));
+        assert!(faults
+            .injected_error("GET", "/api/v1/namespaces/default/secrets")
+            .is_none());
+        assert!(faults
+            .injected_error("POST", "/api/v1/namespaces/default/pods")
+            .is_none());
+        assert_eq!(
+            faults
+                .injected_error("post", "/api/v1/namespaces/default/secrets")
+                .unwrap()
+                .code,
+            500
+        );
+        assert!(faults
+            .injected_error("POST", "/api/v1/namespaces/default/secrets")
+            .is_none());
     }
 
     #[test]

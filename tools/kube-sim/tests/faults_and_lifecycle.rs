@@ -73,7 +73,7 @@ async fn injected_429s_are_retried_and_500s_surface() {
     // kube-rs retries 429 by itself; the third attempt gets through.
     pods.list(&Default::default()).await.expect("429s are retried");
     assert!(
-        cluster.sim.faults().injected_error().is_none(),
+        cluster.sim.faults().injected_error("GET", "/api/v1/pods").is_none(),
         "both injected errors were used"
     );
     control(
@@ -86,6 +86,17 @@ async fn injected_429s_are_retried_and_500s_surface() {
     let err = pods.list(&Default::default()).await.unwrap_err();
     assert!(matches!(&err, kube::Error::Api(s) if s.code == 500), "{err:?}");
     pods.list(&Default::default()).await.expect("the fault is spent");
+    // Only the requests a fault names.
+    control(
+        &client,
+        "PUT",
+        "/sim/faults/errors",
+        json!({"fraction": 1.0, "code": 500, "method": "DELETE", "pathContains": "/pods/"}),
+    )
+    .await;
+    pods.list(&Default::default()).await.expect("a list is no DELETE");
+    let err = pods.delete("absent", &Default::default()).await.unwrap_err();
+    assert!(matches!(&err, kube::Error::Api(s) if s.code == 500), "{err:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

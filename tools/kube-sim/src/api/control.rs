@@ -3,7 +3,7 @@
 //! - `POST /sim/faults/drop-streams` `{"kinds": ["watch", "log", "exec"]}`
 //! - `PUT /sim/faults/schedule-delay` `{"millis": 500}`
 //! - `POST /sim/faults/image-pull` `{"image": "x", "pullPolicy": "Always"}` (`DELETE` with `{"image": "x"}` clears)
-//! - `PUT /sim/faults/errors` `{"fraction": 0.5, "code": 429, "retryAfterSeconds": 1, "remaining": 10}` (`DELETE` clears)
+//! - `PUT /sim/faults/errors` `{"fraction": 0.5, "code": 429, "retryAfterSeconds": 1, "remaining": 10}`, optionally only for `"method": "POST"` and a path containing `"pathContains": "/secrets"` (`DELETE` clears)
 //! - `POST /sim/pods/{namespace}/{name}/kill` `{"container": "c", "signal": 9}`
 
 use std::time::Duration;

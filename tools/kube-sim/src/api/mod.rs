@@ -62,7 +62,7 @@ async fn handle(State(state): State<Arc<SimState>>, request: Request) -> Respons
         return ApiError::unauthorized().into_response();
     }
     if !path.starts_with("/sim/") {
-        if let Some(error) = state.faults.injected_error() {
+        if let Some(error) = state.faults.injected_error(parts.method.as_str(), &path) {
             return error.into_response();
         }
     }
