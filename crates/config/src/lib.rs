@@ -44,6 +44,7 @@ pub mod worker;
 
 pub use coordinator::{CoordinatorSection, PoolConfig};
 pub use error::{ConfigError, ConfigErrors, Warning, WarningKind};
+pub use kubernetes::containers::{PatchType, PodSpecPatch};
 pub use kubernetes::resources::{ContainerKind, ContainerResources, ResourceBounds};
 pub use kubernetes::KubernetesConfig;
 pub use load::{

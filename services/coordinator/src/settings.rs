@@ -143,6 +143,16 @@ fn runner_settings(index: usize, runner: &RunnerConfig) -> Result<RunnerSettings
     // Workers get the entry's settings, never its GitLab credential: jobs carry their own token.
     let mut for_workers = runner.clone();
     for_workers.token = Default::default();
+    // Workers run elsewhere: a `pod_spec` patch file is read here, when the coordinator starts.
+    for (patch_index, patch) in for_workers.kubernetes.pod_spec.iter_mut().enumerate() {
+        if patch.patch.is_none() {
+            patch.patch = Some(patch.text().map_err(|reason| SettingsError {
+                key: format!("runners[{index}].kubernetes.pod_spec[{patch_index}].patch_path"),
+                reason,
+            })?);
+            patch.patch_path = None;
+        }
+    }
     let config_json = serde_json::to_string(&for_workers).map_err(|e| SettingsError {
         key: format!("runners[{index}]"),
         reason: format!("cannot be handed to workers: {e}"),
@@ -235,6 +245,22 @@ executor = "kubernetes"
         assert_eq!(handed["url"], "https://gitlab.example.com");
         assert_eq!(handed["token"], "");
         assert!(!settings.runners[0].config_json.contains("glrt-first"));
+    }
+
+    #[test]
+    fn workers_get_pod_spec_patch_files_as_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hostname.yaml");
+        std::fs::write(&file, "hostname: from-file\n").unwrap();
+        let text = format!(
+            "{BASE}  [[runners.kubernetes.pod_spec]]\n    name = \"hostname\"\n    patch_path = {:?}\n",
+            file.display().to_string()
+        );
+        let settings = settings(&text).unwrap();
+        let handed: serde_json::Value = serde_json::from_str(&settings.runners[1].config_json).unwrap();
+        let patch = &handed["kubernetes"]["pod_spec"][0];
+        assert_eq!(patch["patch"], "hostname: from-file\n");
+        assert!(patch["patch_path"].is_null(), "{patch}");
     }
 
     #[test]

@@ -93,7 +93,7 @@ impl JobError {
     pub fn failure_reason(&self) -> &'static str {
         match self {
             // A refused overwrite is the job's (or its configuration's) doing, not the system's.
-            JobError::Plan(plan) if plan.is_refusal() => "runner_configuration_error",
+            JobError::Plan(plan) if plan.is_configuration_error() => "runner_configuration_error",
             JobError::Start(failure) => failure.failure_reason(),
             // The entry's own host settings cannot be used (a missing CA file, a bad URL).
             JobError::Connect(_) => "runner_configuration_error",
@@ -244,7 +244,7 @@ impl JobRunner {
         }
         let name = object_name(plan.job_id);
         let pods = self.pods(plan.job_id);
-        let job_pod = pod(plan);
+        let job_pod = pod(plan).map_err(crate::plan::PlanError::from)?;
         let created = match retry.run(job_id, "create pod", || pods.create(&post, &job_pod)).await {
             Ok(pod) => pod,
             // Created by an earlier try whose answer was lost, or an earlier assignment.

@@ -7,7 +7,7 @@ use flotilla_gitlab::types::JobPayload;
 
 use crate::job_variables::JobVariables;
 use crate::overwrites::{self, Refused};
-use crate::pod::{PodPlan, RUN_DIR};
+use crate::pod::{PodPlan, PodSpecError, RUN_DIR};
 
 /// What the worker itself decides about every job Pod (its file's `[worker]` and `[kubernetes]`).
 #[derive(Debug, Clone)]
@@ -41,12 +41,46 @@ pub enum PlanError {
     /// allow (`runner_configuration_error`).
     #[error("the runner does not allow this job: {0}")]
     NotAllowed(Refused),
+    /// A `pod_spec` patch of the entry that does not apply to the job's Pod
+    /// (`runner_configuration_error`).
+    #[error(transparent)]
+    PodSpec(#[from] PodSpecError),
 }
 
 impl PlanError {
-    /// The job asked for something its runner entry does not allow.
-    pub fn is_refusal(&self) -> bool {
-        matches!(self, PlanError::Refused(_) | PlanError::NotAllowed(_))
+    /// The job asked for something its runner entry does not allow, or the entry's own
+    /// settings cannot make its Pod.
+    pub fn is_configuration_error(&self) -> bool {
+        matches!(
+            self,
+            PlanError::Refused(_) | PlanError::NotAllowed(_) | PlanError::PodSpec(_)
+        )
+    }
+}
+
+/// The feature flag that turns the entry's `pod_spec` patches on.
+pub const ADVANCED_POD_SPEC_FLAG: &str = "FF_USE_ADVANCED_POD_SPEC_CONFIGURATION";
+
+/// Whether a feature flag is on for a job: its job variable when that is a boolean (as the
+/// official runner lets `.gitlab-ci.yml` set them), else its entry's setting.
+fn feature_flag(entry: Option<&RunnerConfig>, payload: &JobPayload, name: &str) -> bool {
+    let from_job = payload
+        .variables
+        .iter()
+        .rev()
+        .find(|v| v.key == name)
+        .and_then(|v| parse_bool(&v.value));
+    from_job
+        .or_else(|| entry.and_then(|e| e.feature_flag(name)))
+        .unwrap_or(false)
+}
+
+/// Go's `strconv.ParseBool`, which the official runner reads flags with.
+fn parse_bool(text: &str) -> Option<bool> {
+    match text {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
     }
 }
 
@@ -84,6 +118,18 @@ pub fn plan(defaults: &PodDefaults, payload_json: &str, runner_config_json: &[u8
             "KUBERNETES_NAMESPACE_OVERWRITE: the job runs in namespace {namespace:?}"
         ));
     }
+    // The entry's `pod_spec` patches, behind the official runner's feature flag.
+    let pod_spec_patches = if feature_flag(entry.as_ref(), &payload, ADVANCED_POD_SPEC_FLAG) {
+        kubernetes.pod_spec.clone()
+    } else {
+        Vec::new()
+    };
+    if !pod_spec_patches.is_empty() {
+        notices.push(
+            "WARNING: Advanced Pod Spec configuration enabled, merging the provided PodSpec to the generated one."
+                .into(),
+        );
+    }
     let image = payload
         .image
         .as_ref()
@@ -112,7 +158,7 @@ pub fn plan(defaults: &PodDefaults, payload_json: &str, runner_config_json: &[u8
             runtime[key] = script.as_str().into();
         }
     }
-    Ok(PodPlan {
+    let plan = PodPlan {
         job_id: payload.id,
         // A namespace of its own (namespace_per_job, created for the job and deleted with it);
         // else an overwrite; else the entry's namespace when it names one; else the worker's.
@@ -140,8 +186,12 @@ pub fn plan(defaults: &PodDefaults, payload_json: &str, runner_config_json: &[u8
         service_account: None,
         services: crate::services::plan(&kubernetes, &payload.services, &payload.variables)?,
         pull_attempts: Default::default(),
+        pod_spec_patches,
         kubernetes,
-    })
+    };
+    // A patch that does not apply fails the job now, before anything is created.
+    crate::pod::pod(&plan)?;
+    Ok(plan)
 }
 
 /// The job's own names with its variables in them: the image (and its `kubernetes: user`),

@@ -7,7 +7,8 @@
 
 use std::collections::BTreeMap;
 
-use flotilla_config::{ContainerKind, KubernetesConfig};
+use flotilla_config::{ContainerKind, KubernetesConfig, PatchType, PodSpecPatch};
+use flotilla_kube_patch::{apply_patch, PatchKind};
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, DownwardAPIVolumeFile, DownwardAPIVolumeSource, EmptyDirVolumeSource, EnvVar, HostAlias,
     ObjectFieldSelector, Pod, PodSpec, Secret, SecretVolumeSource, Volume, VolumeMount,
@@ -60,6 +61,17 @@ pub struct PodPlan {
     /// How many of the entry's pull policies each container has used up (by container name):
     /// a failed pull moves it to the next one.
     pub pull_attempts: BTreeMap<String, usize>,
+    /// The entry's `pod_spec` patches, applied in order to the generated Pod spec; empty unless
+    /// `FF_USE_ADVANCED_POD_SPEC_CONFIGURATION` is on for the job.
+    pub pod_spec_patches: Vec<PodSpecPatch>,
+}
+
+/// A `pod_spec` patch that does not apply to the job's generated Pod spec.
+#[derive(Debug, thiserror::Error)]
+#[error("pod_spec patch {name:?}: {reason}")]
+pub struct PodSpecError {
+    pub name: String,
+    pub reason: String,
 }
 
 impl PodPlan {
@@ -219,7 +231,37 @@ fn host_aliases(plan: &PodPlan) -> Option<Vec<HostAlias>> {
 }
 
 /// The job Pod.
-pub fn pod(plan: &PodPlan) -> Pod {
+/// The job's Pod: the generated one, then the entry's `pod_spec` patches on its spec, as the
+/// official runner applies them (each to the JSON of the spec the previous one left).
+pub fn pod(plan: &PodPlan) -> Result<Pod, PodSpecError> {
+    let mut pod = generated_pod(plan);
+    if plan.pod_spec_patches.is_empty() {
+        return Ok(pod);
+    }
+    let mut spec = serde_json::to_value(pod.spec.take().unwrap_or_default()).expect("a Pod spec serialises");
+    for patch in &plan.pod_spec_patches {
+        let failed = |reason: String| PodSpecError {
+            name: patch.name.clone(),
+            reason,
+        };
+        let body = serde_json::to_vec(&patch.value().map_err(failed)?).expect("JSON serialises");
+        let kind = match patch.effective_patch_type() {
+            PatchType::Strategic => PatchKind::StrategicMerge,
+            PatchType::Merge => PatchKind::Merge,
+            PatchType::Json => PatchKind::Json,
+        };
+        spec = apply_patch(kind, &spec, &body).map_err(|e| failed(e.to_string()))?;
+    }
+    let spec = serde_json::from_value(spec).map_err(|e| PodSpecError {
+        name: "pod_spec".into(),
+        reason: format!("the patched spec is not a Pod spec: {e}"),
+    })?;
+    pod.spec = Some(spec);
+    Ok(pod)
+}
+
+/// The Pod the worker makes of a job, before any `pod_spec` patch.
+fn generated_pod(plan: &PodPlan) -> Pod {
     let helper_in_volume = format!("{RUN_DIR}/bin/flotilla-helper");
     let (user_volumes, user_mounts) = volumes::volumes(&plan.kubernetes);
     let shared: Vec<VolumeMount> = [
@@ -413,12 +455,13 @@ mod tests {
             kubernetes: KubernetesConfig::default(),
             services: Vec::new(),
             pull_attempts: Default::default(),
+            pod_spec_patches: Vec::new(),
         }
     }
 
     #[test]
     fn pod_follows_the_contract() {
-        let pod = pod(&plan());
+        let pod = pod(&plan()).unwrap();
         let value = serde_json::to_value(&pod).unwrap();
         assert_eq!(value["metadata"]["name"], "flotilla-job-42");
         assert_eq!(value["metadata"]["labels"][JOB_ID_LABEL], "42");
@@ -479,12 +522,12 @@ mod tests {
         let mut plan = plan();
         plan.kubernetes =
             crate::test_support::kube("[runners.kubernetes.helper_container_security_context]\nrun_as_user = 1000");
-        let value = serde_json::to_value(pod(&plan)).unwrap();
+        let value = serde_json::to_value(pod(&plan).unwrap()).unwrap();
         assert_eq!(value["spec"]["initContainers"][0]["securityContext"]["runAsUser"], 1000);
         plan.kubernetes = crate::test_support::kube(
             "[runners.kubernetes.helper_container_security_context]\nrun_as_user = 1000\n[runners.kubernetes.init_permissions_container_security_context]\nrun_as_user = 0",
         );
-        let value = serde_json::to_value(pod(&plan)).unwrap();
+        let value = serde_json::to_value(pod(&plan).unwrap()).unwrap();
         assert_eq!(value["spec"]["initContainers"][0]["securityContext"]["runAsUser"], 0);
         assert_eq!(value["spec"]["containers"][1]["securityContext"]["runAsUser"], 1000);
     }

@@ -84,7 +84,8 @@ pub fn render(
             *value = Value::String(format!("<redacted: about {size} bytes; holds the job token>"));
         }
     }
-    let pod = serde_json::to_value(pod(&plan)).expect("a Pod serialises");
+    let pod = pod(&plan).map_err(|e| RenderError::Job(e.to_string()))?;
+    let pod = serde_json::to_value(pod).expect("a Pod serialises");
     let yaml = |value: &Value| serde_yaml::to_string(value).expect("JSON values are YAML");
     Ok(format!("---\n{}---\n{}", yaml(&secret), yaml(&pod)))
 }

@@ -56,6 +56,7 @@ fn plan(job_id: u64, payload: &Value, kubernetes: KubernetesConfig) -> PodPlan {
         kubernetes,
         services: Vec::new(),
         pull_attempts: Default::default(),
+        pod_spec_patches: Vec::new(),
     }
 }
 
@@ -76,7 +77,7 @@ async fn run_job_with(
     let plan = plan(job_id, &payload(job_id, script), kubernetes);
     let mut job_secret = secret(&plan);
     secrets.create(&PostParams::default(), &job_secret).await.unwrap();
-    let created = pods.create(&PostParams::default(), &pod(&plan)).await.unwrap();
+    let created = pods.create(&PostParams::default(), &pod(&plan).unwrap()).await.unwrap();
     owned_by(
         &mut job_secret,
         created.metadata.uid.as_deref().unwrap(),

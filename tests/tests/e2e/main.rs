@@ -10,6 +10,7 @@ mod fleetctl;
 mod job_pod_in_kube_sim;
 mod job_to_gitlab;
 mod overwrites;
+mod pod_spec;
 mod pod_start;
 mod scheduling;
 mod seed_examples;

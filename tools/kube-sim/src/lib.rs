@@ -11,7 +11,7 @@ pub mod defaults;
 pub mod error;
 pub mod faults;
 pub mod kubelet;
-pub mod patch;
+pub use flotilla_kube_patch as patch;
 pub mod protobuf;
 pub mod query;
 pub mod resources;

@@ -85,6 +85,32 @@ impl PodSpecPatch {
     pub fn effective_patch_type(&self) -> PatchType {
         self.patch_type.unwrap_or(PatchType::Strategic)
     }
+
+    /// The patch's text: `patch`, or the file `patch_path` names (read now).
+    pub fn text(&self) -> Result<String, String> {
+        match (&self.patch, &self.patch_path) {
+            (Some(patch), _) => Ok(patch.clone()),
+            (None, Some(path)) => std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}")),
+            (None, None) => Err("no patch".into()),
+        }
+    }
+
+    /// The patch as JSON (written as YAML or JSON), in the shape its type needs: a list of
+    /// operations for `json`, an object for `merge` and `strategic`.
+    pub fn value(&self) -> Result<serde_json::Value, String> {
+        let text = self.text()?;
+        let value: serde_json::Value =
+            serde_yaml::from_str(&text).map_err(|e| format!("is neither YAML nor JSON: {e}"))?;
+        match (self.effective_patch_type(), &value) {
+            (PatchType::Json, serde_json::Value::Array(_)) => Ok(value),
+            (PatchType::Json, _) => Err("a json patch is a list of operations ([{op, path, value}])".into()),
+            (_, serde_json::Value::Object(_)) => Ok(value),
+            (patch_type, _) => Err(format!(
+                "a {} patch is an object (fields of the Pod spec)",
+                patch_type.as_str()
+            )),
+        }
+    }
 }
 
 impl Validate for PodSpecPatch {
@@ -92,7 +118,12 @@ impl Validate for PodSpecPatch {
         match (&self.patch, &self.patch_path) {
             (Some(_), Some(_)) => validator.error(&path.key("patch_path"), "set either patch or patch_path, not both"),
             (None, None) => validator.error(&path.key("patch"), "set patch or patch_path"),
-            _ => {}
+            (Some(_), None) | (None, Some(_)) => {
+                if let Err(reason) = self.value() {
+                    let key = if self.patch.is_some() { "patch" } else { "patch_path" };
+                    validator.error(&path.key(key), reason);
+                }
+            }
         }
     }
 }
@@ -252,6 +283,50 @@ mod tests {
         assert!(
             error.contains("\"yaml\" is not one of strategic, merge, json"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn pod_spec_patches_are_yaml_or_json_in_their_types_shape() {
+        let yaml: PodSpecPatch = toml::from_str("patch = '''\nhostname: custom\n'''").unwrap();
+        assert_eq!(yaml.value().unwrap(), serde_json::json!({"hostname": "custom"}));
+        let json: PodSpecPatch = toml::from_str(
+            "patch = '[{\"op\": \"add\", \"path\": \"/hostname\", \"value\": \"x\"}]'\npatch_type = \"json\"",
+        )
+        .unwrap();
+        assert!(json.value().unwrap().is_array());
+        let errors = errors_of::<PodSpecPatch>("patch = '[invalid yaml'");
+        assert!(
+            errors.len() == 1 && errors[0].starts_with("x.patch: is neither YAML nor JSON: "),
+            "{errors:?}"
+        );
+        assert_eq!(
+            errors_of::<PodSpecPatch>("patch = 'hostname: x'\npatch_type = \"json\""),
+            ["x.patch: a json patch is a list of operations ([{op, path, value}])"]
+        );
+        assert_eq!(
+            errors_of::<PodSpecPatch>("patch = '[]'\npatch_type = \"merge\""),
+            ["x.patch: a merge patch is an object (fields of the Pod spec)"]
+        );
+    }
+
+    #[test]
+    fn a_pod_spec_patch_file_is_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("patch.yaml");
+        std::fs::write(&file, "containers:\n- name: build\n  workingDir: /src\n").unwrap();
+        let patch: PodSpecPatch = toml::from_str(&format!("patch_path = {:?}", file.display().to_string())).unwrap();
+        assert_eq!(patch.value().unwrap()["containers"][0]["workingDir"], "/src");
+        let missing = format!(
+            "patch_path = {:?}",
+            dir.path().join("absent.yaml").display().to_string()
+        );
+        let errors = errors_of::<PodSpecPatch>(&missing);
+        assert!(
+            errors.len() == 1
+                && errors[0].starts_with("x.patch_path: cannot read ")
+                && errors[0].contains("absent.yaml"),
+            "{errors:?}"
         );
     }
 

@@ -1,4 +1,5 @@
-//! The PATCH verbs of the API server.
+//! Kubernetes' patch flavours, applied to objects as JSON: kube-sim's PATCH verbs and the
+//! worker's `pod_spec` patches (`FF_USE_ADVANCED_POD_SPEC_CONFIGURATION`) use the same code.
 //!
 //! `kubectl patch`, `kubectl apply`, `kubectl edit` and kube-rs send a PATCH body whose
 //! `Content-Type` names one of four patch flavours. [`apply_patch`] applies a body to the
@@ -8,8 +9,8 @@
 //!
 //! * JSON patch (RFC 6902) and JSON merge patch (RFC 7386) come from the `json_patch`
 //!   crate.
-//! * Strategic merge patch is implemented here for the kinds kube-sim serves (Pods,
-//!   Secrets, ConfigMaps, Namespaces, Events). Instead of the per-type Go struct tags
+//! * Strategic merge patch is implemented here for the kinds kube-sim serves (Pods and their
+//!   specs, Secrets, ConfigMaps, Namespaces, Events). Instead of the per-type Go struct tags
 //!   the apiserver reads, the patch strategy of a list is looked up by its field name
 //!   alone, whatever its depth: that is unambiguous for those kinds.
 //! * Server-side apply is approximated as a strategic merge of the applied
