@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use futures::AsyncBufReadExt;
-use k8s_openapi::api::core::v1::{Event, Namespace, Pod, Secret};
+use k8s_openapi::api::core::v1::{Event, Namespace, Pod, Secret, ServiceAccount};
 use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};
 use kube::runtime::wait::{await_condition, conditions};
 use serde::Deserialize;
@@ -39,6 +39,9 @@ impl HelperResult {
         }
     }
 }
+
+/// The pause between two checks of `resource_availability_check_max_attempts`.
+const RESOURCE_CHECK_INTERVAL: Duration = Duration::from_secs(5);
 
 /// At most this many Warning events go to a job's log.
 const MAX_WARNING_EVENTS: u32 = 100;
@@ -86,6 +89,9 @@ pub enum JobError {
     Watch(#[from] kube::runtime::wait::Error),
     #[error("the runner entry's host: {0}")]
     Connect(#[from] crate::kube_connect::ConnectError),
+    /// `resource_availability_check_max_attempts` ran out (the official runner's words).
+    #[error("Timed out while waiting for {kind}/{name} to be present in the cluster")]
+    Missing { kind: &'static str, name: String },
 }
 
 impl JobError {
@@ -232,6 +238,7 @@ impl JobRunner {
                 Err(e) => return Err(e.into()),
             }
         }
+        self.check_dependencies(plan, &client).await?;
         let secrets: Api<Secret> = Api::namespaced(client, &plan.namespace);
         let mut job_secret = secret(plan);
         match retry
@@ -262,6 +269,54 @@ impl JobRunner {
                 .await?;
         }
         Ok(created)
+    }
+
+    /// With `resource_availability_check_max_attempts`, as the official runner checks before it
+    /// creates the Pod: the service account and the image pull secrets the Pod names exist,
+    /// asked up to that many times, 5 s apart.
+    async fn check_dependencies(&self, plan: &PodPlan, client: &kube::Client) -> Result<(), JobError> {
+        let attempts = plan.kubernetes.resource_availability_check_max_attempts;
+        if attempts == 0 {
+            return Ok(());
+        }
+        let service_account = plan
+            .service_account
+            .clone()
+            .or_else(|| plan.kubernetes.service_account.clone());
+        let needed = service_account.into_iter().map(|name| ("ServiceAccount", name)).chain(
+            plan.kubernetes
+                .image_pull_secrets
+                .iter()
+                .map(|name| ("ImagePullSecret", name.clone())),
+        );
+        let retry = self.retry(plan.job_id);
+        let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &plan.namespace);
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), &plan.namespace);
+        for (kind, name) in needed {
+            let mut attempt = 1;
+            loop {
+                let exists = if kind == "ServiceAccount" {
+                    retry
+                        .run(plan.job_id, "get serviceaccount", || accounts.get_opt(&name))
+                        .await?
+                        .is_some()
+                } else {
+                    retry
+                        .run(plan.job_id, "get secret", || secrets.get_opt(&name))
+                        .await?
+                        .is_some()
+                };
+                if exists {
+                    break;
+                }
+                if attempt >= attempts {
+                    return Err(JobError::Missing { kind, name });
+                }
+                attempt += 1;
+                tokio::time::sleep(RESOURCE_CHECK_INTERVAL).await;
+            }
+        }
+        Ok(())
     }
 
     /// Waits until the job's Pod has started (its build container runs), at most the entry's

@@ -2,14 +2,16 @@
 //! back to the node's copy when the registry fails, and says so in the job log; a pull that
 //! fails under every policy fails the job as an image pull failure; a Pod that never gets a
 //! node fails after `poll_timeout` with the reason, unless the job is canceled first: then it
-//! ends at once. kube-sim fails the pulls on request, as a registry that is down would.
+//! ends at once. With `resource_availability_check_max_attempts`, a Pod waits for its service
+//! account to exist, or the job fails saying which is missing. kube-sim fails the pulls on
+//! request, as a registry that is down would.
 
 use std::time::Duration;
 
 use flotilla_e2e::gitlab::{all_finished, gitlab, start_under_entry};
 use gitlab_sim::{Expect, JobSpec, JobState};
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::Api;
+use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
+use kube::api::{Api, PostParams};
 use kube::runtime::wait::await_condition;
 use kube_sim::faults::ImagePullFault;
 
@@ -174,4 +176,59 @@ async fn a_job_canceled_while_its_pod_waits_for_a_node_ends_at_once() {
     .expect("the canceled job's Pod is deleted")
     .unwrap();
     drop(fleet);
+}
+
+fn entry_with_account(account: &str, attempts: u32) -> String {
+    format!(
+        r#"
+[[runners]]
+  url = "https://gitlab.example.com"
+  token = "t"
+  executor = "kubernetes"
+  [runners.kubernetes]
+    service_account = "{account}"
+    resource_availability_check_max_attempts = {attempts}
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_service_account_fails_the_job_after_the_availability_checks() {
+    let sim = gitlab().await;
+    let _fleet = start_under_entry(&sim, &entry_with_account("absent-account", 1), 1).await;
+    let mut missing = job("missing-account", "alpine:3.19");
+    missing.expect = Expect::Failed;
+    let id = sim.add_job(missing).unwrap();
+    all_finished(&sim).await;
+    let job = sim.job(id).unwrap();
+    let trace = job.trace_text();
+    assert_eq!(job.state, JobState::Failed, "{trace}");
+    assert!(
+        trace.contains("Timed out while waiting for ServiceAccount/absent-account to be present in the cluster"),
+        "{trace}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pod_waits_for_a_service_account_that_appears_within_the_checks() {
+    let sim = gitlab().await;
+    let fleet = start_under_entry(&sim, &entry_with_account("late-account", 3), 1).await;
+    let id = sim.add_job(job("late-account", "alpine:3.19")).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while sim.job(id).unwrap().state != JobState::Running {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the job is picked up");
+    // Created while the worker checks for it (three checks span ten seconds).
+    let accounts: Api<ServiceAccount> = Api::default_namespaced(fleet.workers[0].0.kube.clone());
+    let account: ServiceAccount =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "late-account"}})).unwrap();
+    accounts.create(&PostParams::default(), &account).await.unwrap();
+    all_finished(&sim).await;
+    let job = sim.job(id).unwrap();
+    let trace = job.trace_text();
+    assert_eq!(job.state, JobState::Success, "{trace}");
+    assert!(trace.contains("the job ran"), "{trace}");
 }
