@@ -21,16 +21,15 @@
 //! to touch the project dir, is a `runner_system_failure` (the helper image or the Pod is broken).
 
 use std::fs;
-use std::io::{self, BufRead, BufReader};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Instant;
 
 use crate::interrupt::{Interrupt, Watch};
 use crate::job::JobPayload;
+use crate::local::{self, LocalError};
 use crate::log::JobLog;
-use crate::steps::POLL;
 
 /// Why get_sources did not complete.
 #[derive(Debug)]
@@ -145,9 +144,8 @@ impl Git<'_> {
     /// Runs `git <args>` in the project dir, its output (stdout and stderr, in order) masked into
     /// the log; a non-zero exit is [`SourcesError::Failed`].
     fn run(&self, args: &[&str], log: &mut JobLog, watch: &mut Watch) -> Result<(), SourcesError> {
-        let (reader, writer) = io::pipe()?;
         let mut cmd = Command::new("git");
-        cmd.args(args).current_dir(self.dir).stdin(Stdio::null());
+        cmd.args(args).current_dir(self.dir);
         for key in [
             "GIT_DIR",
             "GIT_WORK_TREE",
@@ -158,63 +156,15 @@ impl Git<'_> {
             cmd.env_remove(key);
         }
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
-        {
-            use std::os::unix::process::CommandExt;
-            cmd.process_group(0);
-        }
-        cmd.stdout(writer.try_clone()?).stderr(writer);
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| SourcesError::System(format!("cannot run git (is it installed in the helper image?): {e}")))?;
-        drop(cmd); // close our copies of the pipe's write end, so the reader sees EOF
-
-        let (tx, rx) = mpsc::channel::<Vec<u8>>();
-        let pump = std::thread::spawn(move || {
-            let mut reader = BufReader::new(reader);
-            loop {
-                let mut line = Vec::new();
-                match reader.read_until(b'\n', &mut line) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {
-                        if tx.send(line).is_err() {
-                            break;
-                        }
-                    }
-                }
-            }
-        });
-
-        let print = |line: Vec<u8>, log: &mut JobLog| {
-            let text = String::from_utf8_lossy(&line);
-            log.line(text.trim_end_matches(['\n', '\r']));
-        };
-        let status = loop {
-            match rx.recv_timeout(POLL) {
-                Ok(line) => print(line, log),
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => {}
-            }
-            if let Some(status) = child.try_wait()? {
-                break status;
-            }
-            if let Some(i) = watch.check(Some(self.deadline), true) {
-                // SAFETY: plain kill(2) on the process group we created for git.
-                unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-                let _ = child.wait();
-                let _ = pump.join();
-                return Err(SourcesError::Interrupted(i));
+        let code = match local::run_logged(cmd, self.deadline, log, watch) {
+            Ok(code) => code,
+            Err(LocalError::Interrupted(i)) => return Err(SourcesError::Interrupted(i)),
+            Err(LocalError::Io(e)) => {
+                return Err(SourcesError::System(format!(
+                    "cannot run git (is it installed in the helper image?): {e}"
+                )))
             }
         };
-        // git has exited; its helpers (same process group) may still hold the pipe: bounded drain.
-        // SAFETY: plain kill(2) on git's process group, which is ours and now has nothing to do.
-        unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-        for line in rx.iter() {
-            print(line, log);
-        }
-        let _ = pump.join();
-        let code = status
-            .code()
-            .unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0));
         if code != 0 {
             return Err(SourcesError::Failed {
                 exit_code: code,

@@ -202,6 +202,12 @@ pub struct Runtime {
     /// The runner entry's `post_build_script`: runs after the job's script, in its shell.
     #[serde(deserialize_with = "nullable")]
     pub post_build_script: Option<String>,
+    /// The runner entry's `pre_get_sources_script`: runs in the helper container before git.
+    #[serde(deserialize_with = "nullable")]
+    pub pre_get_sources_script: Option<String>,
+    /// The runner entry's `post_get_sources_script`: runs in the helper container after git.
+    #[serde(deserialize_with = "nullable")]
+    pub post_get_sources_script: Option<String>,
 }
 
 /// The official runner's job timeout when GitLab sends none (`runner_info.timeout` ≤ 0).
@@ -221,6 +227,8 @@ pub struct Settings {
     pub after_script_timeout_secs: u64,
     pub pre_build_script: Option<String>,
     pub post_build_script: Option<String>,
+    pub pre_get_sources_script: Option<String>,
+    pub post_get_sources_script: Option<String>,
 }
 
 impl Settings {
@@ -245,6 +253,7 @@ impl Settings {
             Some("sh") => "sh".to_string(),
             _ => "bash".to_string(),
         };
+        let script = |s: &Option<String>| s.clone().filter(|s| !s.trim().is_empty());
         let positive = |v: Option<i64>| v.filter(|v| *v > 0).map(|v| v as u64);
         let timeout_secs = positive(runtime.timeout_seconds)
             .or(positive(Some(job.runner_info.timeout)))
@@ -257,8 +266,10 @@ impl Settings {
             shell,
             timeout_secs,
             after_script_timeout_secs,
-            pre_build_script: runtime.pre_build_script.clone().filter(|s| !s.trim().is_empty()),
-            post_build_script: runtime.post_build_script.clone().filter(|s| !s.trim().is_empty()),
+            pre_build_script: script(&runtime.pre_build_script),
+            post_build_script: script(&runtime.post_build_script),
+            pre_get_sources_script: script(&runtime.pre_get_sources_script),
+            post_get_sources_script: script(&runtime.post_get_sources_script),
         }
     }
 

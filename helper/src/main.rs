@@ -12,6 +12,7 @@ mod cancel;
 mod git;
 mod interrupt;
 mod job;
+mod local;
 mod log;
 mod run;
 mod script;

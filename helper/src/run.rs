@@ -36,6 +36,7 @@ use crate::cancel;
 use crate::git::{self, Sources, SourcesError};
 use crate::interrupt::{Interrupt, Watch};
 use crate::job::{JobPayload, Runtime, Settings, When};
+use crate::local::{self, LocalError};
 use crate::log::{JobLog, Masker, ANSI_BOLD_GREEN, ANSI_RESET};
 use crate::script;
 use crate::steps::{self, StepRun};
@@ -308,6 +309,44 @@ impl Driver<'_> {
         Ok(resolved)
     }
 
+    /// Runs one of the entry's get_sources hooks (`name`: `pre_get_sources_script` or
+    /// `post_get_sources_script`), if it has one, with `sh` in `dir`, the job's variables
+    /// exported, as one command echoed like the job's own.
+    fn get_sources_hook(
+        &mut self,
+        name: &str,
+        script: &Option<String>,
+        dir: &Path,
+        variables: &[Resolved],
+        deadline: Instant,
+    ) -> Result<(), SourcesError> {
+        let Some(script) = script else {
+            return Ok(());
+        };
+        let text = script::generate(name, "sh", variables, dir, std::slice::from_ref(script));
+        // In the run dir (the Pod's own emptyDir), not on a command line: it holds the job's
+        // variables, masked ones too.
+        let tmp_dir = self.args.run_dir.join("tmp");
+        let path = tmp_dir.join(format!("{name}.sh"));
+        fs::create_dir_all(&tmp_dir)
+            .and_then(|()| fs::write(&path, text))
+            .and_then(|()| fs::set_permissions(&path, fs::Permissions::from_mode(0o700)))
+            .map_err(|e| SourcesError::System(format!("cannot write {}: {e}", path.display())))?;
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg(&path);
+        let outcome = local::run_logged(cmd, deadline, self.log, &mut self.watch);
+        let _ = fs::remove_file(&path);
+        match outcome {
+            Ok(0) => Ok(()),
+            Ok(exit_code) => Err(SourcesError::Failed {
+                exit_code,
+                message: format!("{name} failed with exit code {exit_code}"),
+            }),
+            Err(LocalError::Interrupted(i)) => Err(SourcesError::Interrupted(i)),
+            Err(LocalError::Io(e)) => Err(SourcesError::System(format!("cannot run {name} with sh: {e}"))),
+        }
+    }
+
     /// get_sources and the steps; `Ok(None)` is success.
     fn run_stages(
         &mut self,
@@ -326,7 +365,28 @@ impl Driver<'_> {
             env: variables.iter().map(|v| (v.key.clone(), v.value.clone())).collect(),
             deadline: job_deadline,
         };
-        let fetched = git::get_sources(&sources, self.log, &mut self.watch);
+        // The entry's hooks around git run in this (the helper) container, as the official
+        // runner runs its get_sources stage in its helper container.
+        let builds_dir = settings.builds_dir.as_path();
+        let fetched = self
+            .get_sources_hook(
+                "pre_get_sources_script",
+                &settings.pre_get_sources_script,
+                builds_dir,
+                variables,
+                job_deadline,
+            )
+            .and_then(|()| git::get_sources(&sources, self.log, &mut self.watch))
+            .and_then(|()| {
+                let project_dir = settings.project_dir.as_path();
+                self.get_sources_hook(
+                    "post_get_sources_script",
+                    &settings.post_get_sources_script,
+                    project_dir,
+                    variables,
+                    job_deadline,
+                )
+            });
         let failed = match fetched {
             Ok(()) => None,
             Err(SourcesError::Interrupted(i)) => {

@@ -434,3 +434,54 @@ fn pre_and_post_build_scripts_wrap_the_script() {
         "{log}"
     );
 }
+
+#[test]
+fn get_sources_hooks_run_around_git_in_the_helper() {
+    let pod = Pod::new(&json!({}));
+    let (repo, sha) = source_repo(pod.root.path());
+    let mut job = git_job(&repo, &sha, "clone", &["echo the-script"]);
+    job["variables"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"key": "HOOK_WORD", "value": "from-the-job", "public": true}));
+    let pod = Pod::new(&job);
+    let path = pod.job_dir.join("runtime.json");
+    let mut runtime: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    runtime["pre_get_sources_script"] =
+        json!("echo \"pre-get-sources $HOOK_WORD\"; test ! -e README.md && echo no-checkout-yet");
+    runtime["post_get_sources_script"] = json!("echo \"post-get-sources $(cat README.md)\"");
+    fs::write(&path, serde_json::to_vec(&runtime).unwrap()).unwrap();
+    let (result, log) = pod.run();
+    assert_eq!(result["state"], "success", "{log}");
+    let at = |needle: &str| log.find(needle).unwrap_or_else(|| panic!("{needle} in {log}"));
+    assert!(
+        at("\npre-get-sources from-the-job\n") < at("Fetching changes..."),
+        "{log}"
+    );
+    assert!(at("\nno-checkout-yet\n") < at("Fetching changes..."), "{log}");
+    assert!(
+        at("Skipping Git submodules setup") < at("\npost-get-sources first\n"),
+        "{log}"
+    );
+    assert!(at("\npost-get-sources first\n") < at("\nthe-script\n"), "{log}");
+    assert_eq!(
+        fs::read_dir(pod.run_dir.join("tmp")).unwrap().count(),
+        0,
+        "the hook files are gone"
+    );
+
+    // A failing hook fails get_sources as a script failure; nothing after it runs.
+    let failing = Pod::new(&git_job(&repo, &sha, "clone", &["echo the-script"]));
+    let path = failing.job_dir.join("runtime.json");
+    let mut runtime: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    runtime["pre_get_sources_script"] = json!("exit 4");
+    fs::write(&path, serde_json::to_vec(&runtime).unwrap()).unwrap();
+    let (result, log) = failing.run();
+    assert_eq!(result["state"], "failed", "{log}");
+    assert_eq!(result["failure_reason"], "script_failure", "{log}");
+    assert!(log.contains("pre_get_sources_script failed with exit code 4"), "{log}");
+    assert!(
+        !log.contains("Fetching changes") && !log.contains("\nthe-script\n"),
+        "{log}"
+    );
+}

@@ -151,6 +151,8 @@ pub fn plan(defaults: &PodDefaults, payload_json: &str, runner_config_json: &[u8
         [
             ("pre_build_script", &e.pre_build_script),
             ("post_build_script", &e.post_build_script),
+            ("pre_get_sources_script", &e.pre_get_sources_script),
+            ("post_get_sources_script", &e.post_get_sources_script),
         ]
     });
     for (key, script) in scripts.into_iter().flatten() {
