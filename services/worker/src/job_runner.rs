@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api_retry::ApiRetry;
 use crate::log_entries::split_line;
 use crate::plan::{per_job_namespace, plan, PodDefaults};
-use crate::pod::{object_name, owned_by, pod, secret, PodPlan};
+use crate::pod::{object_name, owned_by, pod, secret, PodPlan, POLL_TIMEOUT_ANNOTATION};
 use crate::pod_start::{progress, timed_out, Progress, StartFailure};
 use crate::trace_upload::Upload;
 
@@ -325,10 +325,10 @@ impl JobRunner {
     /// runner does; the job's log says so at its top.
     pub async fn wait_started(&self, job_id: u64, mut plan: Option<&mut PodPlan>) -> Result<(), JobError> {
         loop {
-            let timeout = plan.as_ref().map_or_else(
-                || flotilla_config::KubernetesConfig::default().poll_timeout(),
-                |p| p.kubernetes.poll_timeout(),
-            );
+            let timeout = match plan.as_ref() {
+                Some(plan) => plan.kubernetes.poll_timeout(),
+                None => self.adopted_start_budget(job_id).await?,
+            };
             let failure = match self.start_progress(job_id, timeout).await? {
                 None => return Ok(()),
                 Some(failure) => failure,
@@ -357,8 +357,37 @@ impl JobRunner {
         }
     }
 
+    /// How much longer a Pod an earlier run of this worker created may take to start: its
+    /// entry's `poll_timeout` (its annotation; the default for older Pods) less its age.
+    async fn adopted_start_budget(&self, job_id: u64) -> Result<Duration, JobError> {
+        let (pods, name) = (self.pods(job_id), object_name(job_id));
+        let Some(pod) = self
+            .retry(job_id)
+            .run(job_id, "get pod", || pods.get_opt(&name))
+            .await?
+        else {
+            return Ok(Duration::ZERO);
+        };
+        let timeout = pod
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|annotations| annotations.get(POLL_TIMEOUT_ANNOTATION))
+            .and_then(|seconds| seconds.parse().ok())
+            .map(Duration::from_secs)
+            .unwrap_or_else(|| flotilla_config::KubernetesConfig::default().poll_timeout());
+        let age = pod
+            .metadata
+            .creation_timestamp
+            .map(|created| jiff::Timestamp::now().duration_since(created.0))
+            .and_then(|age| Duration::try_from(age).ok())
+            .unwrap_or_default();
+        Ok(timeout.saturating_sub(age))
+    }
+
     /// Watches the job's Pod until it has started (`None`) or cannot (`Some`), for at most
-    /// `timeout`; an unreachable API server is retried meanwhile.
+    /// `timeout`; an unreachable API server is retried meanwhile. At the deadline the Pod is
+    /// looked at once more: only one still pending has timed out.
     async fn start_progress(&self, job_id: u64, timeout: Duration) -> Result<Option<StartFailure>, JobError> {
         let name = object_name(job_id);
         let deadline = tokio::time::Instant::now() + timeout;
@@ -387,7 +416,11 @@ impl JobRunner {
                         .retry(job_id)
                         .run(job_id, "get pod", || pods.get_opt(&name))
                         .await?;
-                    return Ok(Some(timed_out(pod.as_ref())));
+                    return Ok(match progress(pod.as_ref()) {
+                        Progress::Pending => Some(timed_out(pod.as_ref())),
+                        Progress::Started => None,
+                        Progress::Failed(failure) => Some(failure),
+                    });
                 }
             }
         }

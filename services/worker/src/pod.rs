@@ -28,6 +28,9 @@ pub const JOB_ID_LABEL: &str = "flotilla.io/job-id";
 pub const WORKER_LABEL: &str = "flotilla.io/worker";
 /// The annotation the helper watches for cancellation (`graceful` or `abort`).
 pub const CANCEL_ANNOTATION: &str = "flotilla.io/cancel";
+/// The entry's `poll_timeout` in seconds, on the Pod: a worker that re-adopts the Pod after a
+/// restart waits for it to start as long as the entry says, counted from its creation.
+pub const POLL_TIMEOUT_ANNOTATION: &str = "flotilla.io/poll-timeout";
 
 /// Everything that decides a job's Pod.
 #[derive(Debug, Clone)]
@@ -396,7 +399,11 @@ fn generated_pod(plan: &PodPlan) -> Pod {
             annotations: {
                 let mut annotations = plan.annotations.clone();
                 annotations.extend(kube.pod_annotations.clone());
-                (!annotations.is_empty()).then_some(annotations)
+                annotations.insert(
+                    POLL_TIMEOUT_ANNOTATION.into(),
+                    kube.poll_timeout().as_secs().to_string(),
+                );
+                Some(annotations)
             },
             ..Default::default()
         },

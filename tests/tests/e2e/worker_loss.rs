@@ -1,14 +1,18 @@
 //! A worker lost mid-job (issue 4): if it comes back within the coordinator's grace it
 //! re-adopts its Pod by label and resumes the log from what the log-shipper has, and the job
 //! ends as if nothing happened — no line lost or repeated, nothing run twice; if it does not,
-//! the job fails with `runner_system_failure` and a line in its log saying why.
+//! the job fails with `runner_system_failure` and a line in its log saying why. A Pod re-adopted
+//! while it is still starting keeps its runner entry's `poll_timeout`, counted from its creation.
 
 use std::time::Duration;
 
 use flotilla_coordinator::core::WorkerTiming;
-use flotilla_e2e::gitlab::{assert_survived, gitlab, survivor_job, wait_for_line};
+use flotilla_e2e::gitlab::{all_finished, assert_survived, gitlab, survivor_job, wait_for_line};
 use flotilla_e2e::{start_fleet, status_until, FleetSpec};
-use gitlab_sim::{JobSpec, JobState};
+use gitlab_sim::{Expect, JobSpec, JobState};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::Api;
+use kube::runtime::wait::await_condition;
 
 fn timing(reconnect_grace: Duration) -> WorkerTiming {
     WorkerTiming {
@@ -179,4 +183,44 @@ helper_binary = "{helper}"
     assert_eq!(status.jobs[0].dispatches, 1, "run once");
     process.kill().unwrap();
     process.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pod_re_adopted_while_it_starts_keeps_its_entrys_poll_timeout() {
+    let sim = gitlab().await;
+    let mut spec = FleetSpec::new(sim.url(), &sim.runner_tokens()[0], 1, 1);
+    spec.workers = timing(Duration::from_secs(30));
+    let entry = "[[runners]]\nurl = \"https://gitlab.example.com\"\ntoken = \"t\"\nexecutor = \"kubernetes\"\n\
+                 [runners.kubernetes]\npoll_interval = 1\npoll_timeout = 8\n";
+    let runner = &flotilla_config::runner_config_from_str(entry).unwrap().config.runners[0];
+    spec.runner_config_json = serde_json::to_string(runner).unwrap();
+    let mut fleet = start_fleet(spec).await;
+    // The Pod never gets a node: only its start wait can end the job.
+    fleet.clusters[0].faults().set_schedule_delay(Duration::from_secs(3600));
+    let mut stuck = JobSpec::new("stuck", ["echo never"]).variable("GIT_STRATEGY", "none");
+    stuck.expect = Expect::Failed;
+    let id = sim.add_job(stuck).unwrap();
+    let pods: Api<Pod> = Api::default_namespaced(fleet.workers[0].0.kube.clone());
+    let name = format!("flotilla-job-{id}");
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        await_condition(pods, &name, |pod: Option<&Pod>| pod.is_some()),
+    )
+    .await
+    .expect("the job's Pod is created")
+    .unwrap();
+
+    fleet.stop_worker(0);
+    status_until(&fleet, |s| s.workers.is_empty()).await;
+    fleet.restart_worker(0);
+    // Well before the default 180 s (`all_finished` gives up after 90): the re-adopted Pod
+    // keeps the 8 s of its entry.
+    all_finished(&sim).await;
+    let job = sim.job(id).unwrap();
+    let trace = job.trace_text();
+    assert_eq!(job.state, JobState::Failed, "{trace}");
+    assert!(
+        trace.contains("timed out waiting for pod to start (last phase: Pending)"),
+        "{trace}"
+    );
 }

@@ -79,6 +79,13 @@ impl Core {
                         self.fail_without_worker(&record, &reason).await;
                     }
                 }
+                JobState::Accepted if reported.contains(&record.id) => {
+                    // Handed back to the queue because the worker was lost before its start
+                    // report arrived, but its Pod is there: the job is the worker's again.
+                    if self.reclaim(worker_id, record.id) {
+                        ours.insert(record.id);
+                    }
+                }
                 _ => {}
             }
         }
@@ -115,6 +122,31 @@ impl Core {
         self.lost.insert(worker_id.to_string(), Instant::now());
         self.publish_capacity();
         self.dispatch().await;
+    }
+
+    /// A queued job whose Pod a (re)connected worker reports: running on that worker again,
+    /// out of the queue. False if the store refuses it (the job is then stopped as not ours).
+    fn reclaim(&mut self, worker_id: &str, job_id: u64) -> bool {
+        let cluster = self.fleet.get(worker_id).map(|w| w.cluster.clone()).unwrap_or_default();
+        let assigned = JobState::Assigned {
+            worker_id: worker_id.to_string(),
+            cluster: cluster.clone(),
+        };
+        let running = JobState::Running {
+            worker_id: worker_id.to_string(),
+            cluster,
+        };
+        let moved = self.store.update(job_id, |r| {
+            r.moved_to(assigned.clone(), now_ms())?.moved_to(running.clone(), now_ms())
+        });
+        if let Err(error) = moved {
+            tracing::warn!(job_id, %error, "cannot give a queued job back to the worker that has its Pod");
+            return false;
+        }
+        tracing::info!(job_id, worker = %worker_id, "the worker came back with the Pod of a queued job: it runs there");
+        self.gate.dispatched();
+        self.queue.retain(|id| *id != job_id);
+        true
     }
 
     /// A job a worker had not started goes back to the queue.
