@@ -79,12 +79,10 @@ impl Core {
                         self.fail_without_worker(&record, &reason).await;
                     }
                 }
-                JobState::Accepted if reported.contains(&record.id) => {
-                    // Handed back to the queue because the worker was lost before its start
-                    // report arrived, but its Pod is there: the job is the worker's again.
-                    if self.reclaim(worker_id, record.id) {
-                        ours.insert(record.id);
-                    }
+                // Handed back to the queue because the worker was lost before its start report
+                // arrived, but its Pod is there: the job is the worker's again.
+                JobState::Accepted if reported.contains(&record.id) && self.reclaim(worker_id, record.id) => {
+                    ours.insert(record.id);
                 }
                 _ => {}
             }
@@ -137,7 +135,8 @@ impl Core {
             cluster,
         };
         let moved = self.store.update(job_id, |r| {
-            r.moved_to(assigned.clone(), now_ms())?.moved_to(running.clone(), now_ms())
+            r.moved_to(assigned.clone(), now_ms())?
+                .moved_to(running.clone(), now_ms())
         });
         if let Err(error) = moved {
             tracing::warn!(job_id, %error, "cannot give a queued job back to the worker that has its Pod");
