@@ -224,3 +224,119 @@ async fn a_pod_re_adopted_while_it_starts_keeps_its_entrys_poll_timeout() {
         "{trace}"
     );
 }
+
+/// The next thing the coordinator tells a hand-driven worker.
+async fn next_message(
+    incoming: &mut tonic::Streaming<flotilla_proto::CoordinatorMessage>,
+) -> flotilla_proto::coordinator_message::Kind {
+    tokio::time::timeout(Duration::from_secs(30), incoming.message())
+        .await
+        .expect("the coordinator says something")
+        .unwrap()
+        .and_then(|m| m.kind)
+        .expect("a message")
+}
+
+/// A worker lost after its Pod was created but before its start report arrived: the job went
+/// back to the queue; when the worker reconnects with the job's Pod, the job is its again (not
+/// stopped, not handed out a second time). The worker here is driven by hand to hit that gap.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_back_with_the_pod_of_a_requeued_job_keeps_it() {
+    use flotilla_proto::worker_gateway_client::WorkerGatewayClient;
+    use flotilla_proto::{
+        coordinator_message, job_event, worker_message, CoordinatorMessage, JobEvent, JobFinished, JobResult, Register,
+        RunningJob, WorkerMessage,
+    };
+    use tokio::sync::mpsc;
+    use tokio_stream::wrappers::ReceiverStream;
+
+    let sim = gitlab().await;
+    let mut spec = FleetSpec::new(sim.url(), &sim.runner_tokens()[0], 0, 1);
+    spec.workers = WorkerTiming {
+        heartbeat_interval: Duration::from_millis(200),
+        worker_timeout: Duration::from_secs(60),
+        reconnect_grace: Duration::from_secs(60),
+    };
+    let fleet = start_fleet(spec).await;
+    let channel = tonic::transport::Endpoint::from_shared(fleet.coordinator_url.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {}", flotilla_e2e::POOL_TOKEN).parse().unwrap();
+    let mut client = WorkerGatewayClient::with_interceptor(channel, move |mut r: tonic::Request<()>| {
+        r.metadata_mut().insert("authorization", bearer.clone());
+        Ok(r)
+    });
+    let register = |running: Vec<RunningJob>| WorkerMessage {
+        kind: Some(worker_message::Kind::Register(Register {
+            worker_id: "by-hand".into(),
+            cluster: "cluster-h".into(),
+            pool: "prod".into(),
+            capacity: 1,
+            running,
+            ..Default::default()
+        })),
+    };
+    // First session: the job is assigned, and the worker is lost before it reports the start.
+    let (outgoing, stream) = mpsc::channel(4);
+    outgoing.send(register(Vec::new())).await.unwrap();
+    let mut incoming = client.session(ReceiverStream::new(stream)).await.unwrap().into_inner();
+    let id = sim
+        .add_job(JobSpec::new("gap", ["echo never"]).variable("GIT_STRATEGY", "none"))
+        .unwrap();
+    loop {
+        if let coordinator_message::Kind::Assign(assign) = next_message(&mut incoming).await {
+            assert_eq!(assign.job_id, id);
+            break;
+        }
+    }
+    drop((outgoing, incoming));
+    status_until(&fleet, |s| {
+        s.jobs.iter().any(|j| j.job_id == id && j.state == "accepted")
+    })
+    .await;
+
+    // Back, with the job's Pod.
+    let (outgoing, stream) = mpsc::channel(4);
+    outgoing
+        .send(register(vec![RunningJob {
+            job_id: id,
+            log_offset: 0,
+        }]))
+        .await
+        .unwrap();
+    let mut incoming = client.session(ReceiverStream::new(stream)).await.unwrap().into_inner();
+    status_until(&fleet, |s| {
+        s.jobs
+            .iter()
+            .any(|j| j.job_id == id && j.state == "running" && j.worker_id == "by-hand")
+    })
+    .await;
+    let finished = JobFinished {
+        result: Some(JobResult {
+            state: "success".into(),
+            ..Default::default()
+        }),
+        log_bytes: 0,
+    };
+    outgoing
+        .send(WorkerMessage {
+            kind: Some(worker_message::Kind::JobEvent(JobEvent {
+                job_id: id,
+                event: Some(job_event::Event::Finished(finished)),
+            })),
+        })
+        .await
+        .unwrap();
+    loop {
+        match next_message(&mut incoming).await {
+            coordinator_message::Kind::Ended(ended) if ended.job_id == id => break,
+            coordinator_message::Kind::Cancel(cancel) => panic!("the job was stopped: {cancel:?}"),
+            coordinator_message::Kind::Assign(assign) => panic!("the job was handed out again: {assign:?}"),
+            _ => {}
+        }
+    }
+    all_finished(&sim).await;
+    assert_eq!(sim.job(id).unwrap().state, JobState::Success);
+}
