@@ -244,8 +244,8 @@ async fn next_message(
 async fn a_worker_back_with_the_pod_of_a_requeued_job_keeps_it() {
     use flotilla_proto::worker_gateway_client::WorkerGatewayClient;
     use flotilla_proto::{
-        coordinator_message, job_event, worker_message, CoordinatorMessage, JobEvent, JobFinished, JobResult, Register,
-        RunningJob, WorkerMessage,
+        coordinator_message, job_event, worker_message, JobEvent, JobFinished, JobResult, Register, RunningJob,
+        WorkerMessage,
     };
     use tokio::sync::mpsc;
     use tokio_stream::wrappers::ReceiverStream;
