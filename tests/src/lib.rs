@@ -369,6 +369,7 @@ pub async fn start_fleet(spec: FleetSpec<'_>) -> Fleet {
             labels: spec.labels.clone(),
             capacity: spec.capacity,
             kube: client,
+            kubeconfig: Some(dir.path().join(format!("{}.kubeconfig", spec.name))),
             namespace: "default".into(),
             helper_image: "flotilla/helper:dev".into(),
             helper_binary: helper_binary(),

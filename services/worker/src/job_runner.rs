@@ -112,6 +112,8 @@ impl JobError {
 #[derive(Clone)]
 pub struct JobRunner {
     pub client: kube::Client,
+    /// Where a runner entry's `context` is looked up (see [`crate::run::Settings`]).
+    pub kubeconfig: Option<std::path::PathBuf>,
     pub namespace: String,
     pub worker_id: String,
     pub helper_image: String,
@@ -190,11 +192,17 @@ impl JobRunner {
     }
 
     /// The client for a job's Pod: the runner entry's own `host` if it names one (as the
-    /// official runner connects per entry), else the worker's cluster.
+    /// official runner connects per entry), else its `context` of the worker's kubeconfig,
+    /// else the worker's cluster.
     async fn client_for(&self, plan: &PodPlan) -> Result<Option<kube::Client>, JobError> {
         let kube = &plan.kubernetes;
         let Some(host) = kube.host.as_deref() else {
-            return Ok(None);
+            return match kube.context.as_deref() {
+                Some(context) => Ok(Some(
+                    crate::kube_connect::connect_context(self.kubeconfig.as_deref(), context).await?,
+                )),
+                None => Ok(None),
+            };
         };
         fn path(p: &Option<String>) -> Option<&std::path::Path> {
             p.as_deref().map(std::path::Path::new)

@@ -56,6 +56,27 @@ pub async fn connect(settings: &WorkerKubernetes) -> Result<kube::Client, Connec
     Ok(kube::Client::try_from(config)?)
 }
 
+/// A client for `context` of the worker's kubeconfig (`path`; else `$KUBECONFIG` or
+/// `~/.kube/config`): what a runner entry's `context` without a `host` connects with, as the
+/// official runner looks the context up in its own kubeconfig.
+pub async fn connect_context(path: Option<&std::path::Path>, context: &str) -> Result<kube::Client, ConnectError> {
+    let options = KubeConfigOptions {
+        context: Some(context.to_owned()),
+        ..Default::default()
+    };
+    let config = match path {
+        Some(path) => {
+            let kubeconfig = Kubeconfig::read_from(path).map_err(|source| ConnectError::Kubeconfig {
+                path: path.display().to_string(),
+                source,
+            })?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &options).await?
+        }
+        None => kube::Config::from_kubeconfig(&options).await?,
+    };
+    Ok(kube::Client::try_from(config)?)
+}
+
 /// A client for the API server at `host` with these credentials (the PEM files are read
 /// now). Also what a runner entry's own `host` in `[runners.kubernetes]` connects with.
 pub async fn connect_to(

@@ -19,6 +19,9 @@ pub struct Settings {
     pub capacity: u32,
     /// The cluster's API, already configured (kubeconfig, in-cluster, or explicit).
     pub kube: kube::Client,
+    /// The kubeconfig a runner entry's `context` is looked up in (the worker file's
+    /// `[kubernetes] kubeconfig`; None: `$KUBECONFIG` or `~/.kube/config`).
+    pub kubeconfig: Option<std::path::PathBuf>,
     pub namespace: String,
     pub helper_image: String,
     /// Path of `flotilla-helper` in the helper image.
@@ -34,6 +37,7 @@ pub struct Settings {
 pub fn start(settings: Settings, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
     let runner = JobRunner {
         client: settings.kube,
+        kubeconfig: settings.kubeconfig,
         namespace: settings.namespace,
         worker_id: settings.worker_id.clone(),
         helper_image: settings.helper_image,

@@ -36,6 +36,7 @@ impl Settings {
             labels: worker.labels.clone().into_iter().collect(),
             capacity: worker.capacity,
             kube: connect(kubernetes).await?,
+            kubeconfig: kubernetes.kubeconfig.clone(),
             namespace: kubernetes.namespace.clone(),
             helper_image: kubernetes.helper_image.clone(),
             helper_binary: kubernetes.helper_binary.clone(),

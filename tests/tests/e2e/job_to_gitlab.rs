@@ -89,6 +89,7 @@ async fn the_job_log_reaches_gitlab_byte_for_byte_across_a_dropped_stream() {
     let (sim, client) = flotilla_e2e::cluster(dir.path(), "cluster-a").await;
     let runner = JobRunner {
         client,
+        kubeconfig: None,
         namespace: "default".into(),
         worker_id: "worker-test".into(),
         helper_image: "flotilla/helper:dev".into(),

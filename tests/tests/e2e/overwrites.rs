@@ -246,3 +246,59 @@ async fn an_entrys_own_host_is_used_with_the_jobs_bearer_token() {
     );
     assert!(!trace.contains("not-the-token"), "{trace}");
 }
+
+/// An entry's `context` (without `host`): its jobs' Pods go to that context of the worker's
+/// kubeconfig, as the official runner looks the context up in its own; a context the
+/// kubeconfig does not have fails the job as a configuration error.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_entrys_context_of_the_workers_kubeconfig_is_used() {
+    use kube::config::Kubeconfig;
+
+    let sim = gitlab().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_elsewhere, elsewhere_client) = flotilla_e2e::cluster(dir.path(), "elsewhere").await;
+    let entry = |context: &str| {
+        format!(
+            "[[runners]]\n  url = \"https://gitlab.example.com\"\n  token = \"t\"\n  executor = \"kubernetes\"\n  \
+             [runners.kubernetes]\n    context = \"{context}\"\n"
+        )
+    };
+    let fleet = start_under_entry(&sim, &entry("elsewhere"), 1).await;
+    // The worker's kubeconfig gets a second context, for the other cluster.
+    let own = fleet.dir.path().join("cluster-a.kubeconfig");
+    let merged = Kubeconfig::read_from(&own)
+        .unwrap()
+        .merge(Kubeconfig::read_from(dir.path().join("elsewhere.kubeconfig")).unwrap())
+        .unwrap();
+    std::fs::write(&own, serde_json::to_vec(&merged).unwrap()).unwrap();
+
+    let id = sim
+        .add_job(JobSpec::new("in-context", ["echo ran in the context"]).variable("GIT_STRATEGY", "none"))
+        .unwrap();
+    let name = flotilla_worker::pod::object_name(id);
+    let there: Api<Pod> = Api::default_namespaced(elsewhere_client);
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while there.get(&name).await.is_err() {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the job's Pod is created in the entry's context");
+    all_finished(&sim).await;
+    let job = sim.job(id).unwrap();
+    let trace = job.trace_text();
+    assert_eq!(job.state, JobState::Success, "{trace}");
+    assert!(trace.contains("\nran in the context\n"), "{trace}");
+    drop(fleet);
+
+    let _fleet = start_under_entry(&sim, &entry("nowhere"), 1).await;
+    let mut lost = JobSpec::new("no-context", ["echo never runs"]).variable("GIT_STRATEGY", "none");
+    lost.expect = Expect::Failed;
+    let id = sim.add_job(lost).unwrap();
+    all_finished(&sim).await;
+    let job = sim.job(id).unwrap();
+    let trace = job.trace_text();
+    assert_eq!(job.state, JobState::Failed, "{trace}");
+    assert_eq!(job.failure_reason.as_deref(), Some("runner_configuration_error"));
+    assert!(trace.contains("nowhere"), "the log names the context: {trace}");
+}
