@@ -165,6 +165,49 @@ impl KubernetesConfig {
         if self.autoscaler.is_some() {
             validator.note(&path.key("autoscaler"), "is kept, but Flotilla does not run pause Pods");
         }
+        self.note_unapplied(path, validator);
+    }
+
+    /// Keys Flotilla loads but does not apply (docs/kubernetes-keywords.md says why): a note
+    /// each, so an operator does not expect them to change the Pod.
+    fn note_unapplied(&self, path: &KeyPath, validator: &mut Validator) {
+        let set = [
+            (
+                "helper_image_flavor",
+                self.helper_image_flavor.is_some(),
+                "Flotilla's helper is its own image (helper_image)",
+            ),
+            (
+                "logs_base_dir",
+                self.logs_base_dir.is_some(),
+                "Flotilla keeps the job's files in /flotilla",
+            ),
+            (
+                "scripts_base_dir",
+                self.scripts_base_dir.is_some(),
+                "Flotilla keeps the job's files in /flotilla",
+            ),
+            (
+                "pod_disruption_budget",
+                self.pod_disruption_budget,
+                "Flotilla creates no PodDisruptionBudget yet",
+            ),
+            (
+                "suspend_pvc_size",
+                self.suspend_pvc_size.is_some(),
+                "Flotilla does not suspend jobs",
+            ),
+            (
+                "suspend_pvc_storage_class",
+                self.suspend_pvc_storage_class.is_some(),
+                "Flotilla does not suspend jobs",
+            ),
+        ];
+        for (key, is_set, why) in set {
+            if is_set {
+                validator.note(&path.key(key), format!("is ignored: {why}"));
+            }
+        }
     }
 
     fn validate_timing(&self, path: &KeyPath, validator: &mut Validator) {
@@ -265,6 +308,21 @@ mod tests {
         assert_eq!(
             check("dns_policy = \"none\"\n[dns_config]\nnameservers = [\"1.2.3.4\"]").0,
             Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn keys_that_are_not_applied_say_so() {
+        let (errors, warnings) =
+            check("helper_image_flavor = \"ubuntu\"\npod_disruption_budget = true\nscripts_base_dir = \"/tmp\"");
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            warnings,
+            [
+                "k.helper_image_flavor: is ignored: Flotilla's helper is its own image (helper_image)",
+                "k.scripts_base_dir: is ignored: Flotilla keeps the job's files in /flotilla",
+                "k.pod_disruption_budget: is ignored: Flotilla creates no PodDisruptionBudget yet",
+            ]
         );
     }
 
