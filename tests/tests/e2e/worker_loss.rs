@@ -73,8 +73,7 @@ async fn a_worker_that_stays_away_fails_its_running_job_with_the_reason() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_silent_worker_is_dropped_after_its_timeout() {
-    use flotilla_proto::worker_gateway_client::WorkerGatewayClient;
-    use flotilla_proto::{worker_message, Register, WorkerMessage};
+    use flotilla_proto::Register;
 
     let sim = gitlab().await;
     let mut spec = FleetSpec::new(sim.url(), &sim.runner_tokens()[0], 0, 1);
@@ -85,34 +84,14 @@ async fn a_silent_worker_is_dropped_after_its_timeout() {
     };
     let fleet = start_fleet(spec).await;
     // A partitioned worker: its session stays open but nothing arrives, no heartbeat either.
-    let channel = tonic::transport::Endpoint::from_shared(fleet.coordinator_url.clone())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {}", flotilla_e2e::POOL_TOKEN).parse().unwrap();
-    let mut client = WorkerGatewayClient::with_interceptor(channel, move |mut r: tonic::Request<()>| {
-        r.metadata_mut().insert("authorization", bearer.clone());
-        Ok(r)
-    });
-    let (outgoing, stream) = tokio::sync::mpsc::channel(4);
-    outgoing
-        .send(WorkerMessage {
-            kind: Some(worker_message::Kind::Register(Register {
-                worker_id: "silent".into(),
-                cluster: "far-away".into(),
-                pool: "prod".into(),
-                capacity: 1,
-                ..Default::default()
-            })),
-        })
-        .await
-        .unwrap();
-    let mut incoming = client
-        .session(tokio_stream::wrappers::ReceiverStream::new(stream))
-        .await
-        .unwrap()
-        .into_inner();
+    let register = Register {
+        worker_id: "silent".into(),
+        cluster: "far-away".into(),
+        pool: "prod".into(),
+        capacity: 1,
+        ..Default::default()
+    };
+    let (outgoing, mut incoming) = hand_driven_session(&fleet, register).await;
     status_until(&fleet, |s| s.workers.iter().any(|w| w.worker_id == "silent")).await;
     status_until(&fleet, |s| s.workers.is_empty()).await;
     // The coordinator also ends the session, so a worker that is only slow reconnects.
@@ -225,6 +204,41 @@ async fn a_pod_re_adopted_while_it_starts_keeps_its_entrys_poll_timeout() {
     );
 }
 
+/// A worker session driven by the test: connected with the pool token, `register` sent; what
+/// the test sends, and what the coordinator answers.
+async fn hand_driven_session(
+    fleet: &flotilla_e2e::Fleet,
+    register: flotilla_proto::Register,
+) -> (
+    tokio::sync::mpsc::Sender<flotilla_proto::WorkerMessage>,
+    tonic::Streaming<flotilla_proto::CoordinatorMessage>,
+) {
+    use flotilla_proto::worker_gateway_client::WorkerGatewayClient;
+    use flotilla_proto::{worker_message, WorkerMessage};
+
+    let channel = tonic::transport::Endpoint::from_shared(fleet.coordinator_url.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {}", flotilla_e2e::POOL_TOKEN).parse().unwrap();
+    let mut client = WorkerGatewayClient::with_interceptor(channel, move |mut r: tonic::Request<()>| {
+        r.metadata_mut().insert("authorization", bearer.clone());
+        Ok(r)
+    });
+    let (outgoing, stream) = tokio::sync::mpsc::channel(4);
+    let hello = WorkerMessage {
+        kind: Some(worker_message::Kind::Register(register)),
+    };
+    outgoing.send(hello).await.unwrap();
+    let incoming = client
+        .session(tokio_stream::wrappers::ReceiverStream::new(stream))
+        .await
+        .unwrap()
+        .into_inner();
+    (outgoing, incoming)
+}
+
 /// The next thing the coordinator tells a hand-driven worker.
 async fn next_message(
     incoming: &mut tonic::Streaming<flotilla_proto::CoordinatorMessage>,
@@ -242,13 +256,10 @@ async fn next_message(
 /// stopped, not handed out a second time). The worker here is driven by hand to hit that gap.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_worker_back_with_the_pod_of_a_requeued_job_keeps_it() {
-    use flotilla_proto::worker_gateway_client::WorkerGatewayClient;
     use flotilla_proto::{
         coordinator_message, job_event, worker_message, JobEvent, JobFinished, JobResult, Register, RunningJob,
         WorkerMessage,
     };
-    use tokio::sync::mpsc;
-    use tokio_stream::wrappers::ReceiverStream;
 
     let sim = gitlab().await;
     let mut spec = FleetSpec::new(sim.url(), &sim.runner_tokens()[0], 0, 1);
@@ -258,30 +269,16 @@ async fn a_worker_back_with_the_pod_of_a_requeued_job_keeps_it() {
         reconnect_grace: Duration::from_secs(60),
     };
     let fleet = start_fleet(spec).await;
-    let channel = tonic::transport::Endpoint::from_shared(fleet.coordinator_url.clone())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {}", flotilla_e2e::POOL_TOKEN).parse().unwrap();
-    let mut client = WorkerGatewayClient::with_interceptor(channel, move |mut r: tonic::Request<()>| {
-        r.metadata_mut().insert("authorization", bearer.clone());
-        Ok(r)
-    });
-    let register = |running: Vec<RunningJob>| WorkerMessage {
-        kind: Some(worker_message::Kind::Register(Register {
-            worker_id: "by-hand".into(),
-            cluster: "cluster-h".into(),
-            pool: "prod".into(),
-            capacity: 1,
-            running,
-            ..Default::default()
-        })),
+    let register = |running: Vec<RunningJob>| Register {
+        worker_id: "by-hand".into(),
+        cluster: "cluster-h".into(),
+        pool: "prod".into(),
+        capacity: 1,
+        running,
+        ..Default::default()
     };
     // First session: the job is assigned, and the worker is lost before it reports the start.
-    let (outgoing, stream) = mpsc::channel(4);
-    outgoing.send(register(Vec::new())).await.unwrap();
-    let mut incoming = client.session(ReceiverStream::new(stream)).await.unwrap().into_inner();
+    let (outgoing, mut incoming) = hand_driven_session(&fleet, register(Vec::new())).await;
     let id = sim
         .add_job(JobSpec::new("gap", ["echo never"]).variable("GIT_STRATEGY", "none"))
         .unwrap();
@@ -298,15 +295,11 @@ async fn a_worker_back_with_the_pod_of_a_requeued_job_keeps_it() {
     .await;
 
     // Back, with the job's Pod.
-    let (outgoing, stream) = mpsc::channel(4);
-    outgoing
-        .send(register(vec![RunningJob {
-            job_id: id,
-            log_offset: 0,
-        }]))
-        .await
-        .unwrap();
-    let mut incoming = client.session(ReceiverStream::new(stream)).await.unwrap().into_inner();
+    let running = vec![RunningJob {
+        job_id: id,
+        log_offset: 0,
+    }];
+    let (outgoing, mut incoming) = hand_driven_session(&fleet, register(running)).await;
     status_until(&fleet, |s| {
         s.jobs
             .iter()
