@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use flotilla_config::RunnerConfig;
 use flotilla_e2e::gitlab::{all_finished, gitlab, start_under_runner};
-use flotilla_e2e::{ClusterSpec, Fleet};
+use flotilla_e2e::ClusterSpec;
 use gitlab_sim::pipeline::ServiceSpec;
 use gitlab_sim::{Expect, GitlabSim, JobSpec, JobState};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret, ServiceAccount};
@@ -112,9 +112,9 @@ impl Ran {
     }
 }
 
-/// Runs `job` under the fleet's runner entry; its Pod is looked for in `pods` (the entry's
+/// Runs `job` (a fleet polling `sim` takes it); its Pod is looked for in `pods` (the entry's
 /// namespace, on the entry's API server).
-async fn run(sim: &GitlabSim, _fleet: &Fleet, pods: Api<Pod>, job: JobSpec) -> Ran {
+async fn run(sim: &GitlabSim, pods: Api<Pod>, job: JobSpec) -> Ran {
     let id = sim.add_job(job).unwrap();
     let name = flotilla_worker::pod::object_name(id);
     let pod = tokio::time::timeout(std::time::Duration::from_secs(60), async {
@@ -181,11 +181,10 @@ async fn docs_keywords_example() {
     namespace(&api_client, "gitlab").await;
 
     let sim = gitlab().await;
-    let fleet = start_under_runner(&sim, &entry, ClusterSpec::new("worker-cluster", 1)).await;
+    let _fleet = start_under_runner(&sim, &entry, ClusterSpec::new("worker-cluster", 1)).await;
     let pods = Api::namespaced(api_client, "gitlab");
     let ran = run(
         &sim,
-        &fleet,
         pods,
         job("keywords", &["grep -E '^Cap(Bnd|Eff):' /proc/self/status"]),
     )
@@ -252,7 +251,7 @@ async fn docs_volumes_example() {
         "test -d /path/to/empty_dir && echo empty-dir-mounted",
         "test -d /path/to/csi/volume && echo csi-mounted",
     ];
-    let ran = run(&sim, &fleet, Api::default_namespaced(client), job("volumes", &script)).await;
+    let ran = run(&sim, Api::default_namespaced(client), job("volumes", &script)).await;
     ran.assert_succeeded();
     for line in [
         "from hostpath-1",
@@ -292,7 +291,7 @@ async fn docs_host_aliases_example() {
         "getent hosts web2 | awk '{print \"web2 is \" $1}'",
         "getent hosts web15 | awk '{print \"web15 is \" $1}'",
     ];
-    let ran = run(&sim, &fleet, pods, job("aliases", &script)).await;
+    let ran = run(&sim, pods, job("aliases", &script)).await;
     ran.assert_succeeded();
     ran.assert_line("web2 is 127.0.0.1");
     ran.assert_line("web15 is 192.168.1.1");
@@ -306,7 +305,7 @@ async fn docs_node_affinity_example() {
     let cluster = ClusterSpec::new("cluster-a", 1).node_label("kubernetes.io/e2e-az-name", "e2e-az1");
     let fleet = start_under_runner(&sim, &entry, cluster).await;
     let pods = Api::default_namespaced(fleet.workers[0].0.kube.clone());
-    let ran = run(&sim, &fleet, pods, job("affinity", &["echo scheduled"])).await;
+    let ran = run(&sim, pods, job("affinity", &["echo scheduled"])).await;
     ran.assert_succeeded();
     let node_affinity = &ran.pod["spec"]["affinity"]["nodeAffinity"];
     assert_eq!(
@@ -343,7 +342,7 @@ async fn docs_dns_config_example() {
     let sim = gitlab().await;
     let fleet = start_under_runner(&sim, &entry, ClusterSpec::new("cluster-a", 1)).await;
     let pods = Api::default_namespaced(fleet.workers[0].0.kube.clone());
-    let ran = run(&sim, &fleet, pods, job("dns", &["echo resolved"])).await;
+    let ran = run(&sim, pods, job("dns", &["echo resolved"])).await;
     ran.assert_succeeded();
     assert_eq!(
         ran.pod["spec"]["dnsConfig"],
@@ -363,13 +362,7 @@ async fn docs_capabilities_example() {
     let sim = gitlab().await;
     let fleet = start_under_runner(&sim, &entry, ClusterSpec::new("cluster-a", 1)).await;
     let pods = Api::default_namespaced(fleet.workers[0].0.kube.clone());
-    let ran = run(
-        &sim,
-        &fleet,
-        pods,
-        job("caps", &["grep -E '^Cap(Bnd|Eff):' /proc/self/status"]),
-    )
-    .await;
+    let ran = run(&sim, pods, job("caps", &["grep -E '^Cap(Bnd|Eff):' /proc/self/status"])).await;
     ran.assert_succeeded();
     let caps = capabilities(&ran.trace, "CapEff");
     assert_eq!(
@@ -394,7 +387,6 @@ async fn docs_pod_security_context_example() {
     let pods = Api::default_namespaced(fleet.workers[0].0.kube.clone());
     let ran = run(
         &sim,
-        &fleet,
         pods,
         job("security", &["echo \"uid=$(id -u) gid=$(id -g) groups=$(id -G)\""]),
     )
@@ -418,7 +410,7 @@ async fn docs_services_example() {
         "getent hosts db1 | awk '{print \"db1 is \" $1}'",
         "getent hosts svc1 | awk '{print \"svc1 is \" $1}'",
     ];
-    let ran = run(&sim, &fleet, pods, job("services", &script)).await;
+    let ran = run(&sim, pods, job("services", &script)).await;
     ran.assert_succeeded();
     ran.assert_line("db1 is 127.0.0.1");
     ran.assert_line("svc1 is 127.0.0.1");
@@ -436,13 +428,7 @@ async fn docs_pull_policy_example() {
     let sim = gitlab().await;
     let fleet = start_under_runner(&sim, &entry, ClusterSpec::new("cluster-a", 1)).await;
     let pods = Api::default_namespaced(fleet.workers[0].0.kube.clone());
-    let ran = run(
-        &sim,
-        &fleet,
-        pods,
-        job("never-pull", &["echo from the copy on the node"]),
-    )
-    .await;
+    let ran = run(&sim, pods, job("never-pull", &["echo from the copy on the node"])).await;
     ran.assert_succeeded();
     assert_eq!(ran.container("build")["imagePullPolicy"], "Never");
 }
@@ -456,13 +442,7 @@ async fn cern_core_runner() {
     let client = fleet.workers[0].0.kube.clone();
     namespace(&client, "gitlab-runner").await;
     let pods = Api::namespaced(client, "gitlab-runner");
-    let ran = run(
-        &sim,
-        &fleet,
-        pods,
-        job("cern", &["grep -E '^Cap(Bnd|Eff):' /proc/self/status"]),
-    )
-    .await;
+    let ran = run(&sim, pods, job("cern", &["grep -E '^Cap(Bnd|Eff):' /proc/self/status"])).await;
     ran.assert_succeeded();
     assert_eq!(capabilities(&ran.trace, "CapEff") & SYS_ADMIN, 0, "not privileged");
     let build = ran.container("build");
@@ -515,7 +495,7 @@ async fn cern_allowed_users_and_secret_volumes() {
     );
     allowed.image = Some("alpine:3.19".into());
     allowed.image_user = Some("1001:65534".into());
-    let ran = run(&sim, &fleet, Api::default_namespaced(client.clone()), allowed).await;
+    let ran = run(&sim, Api::default_namespaced(client.clone()), allowed).await;
     ran.assert_succeeded();
     for line in ["uid=1001 gid=65534", "ci secret", "docker config", "npm config"] {
         ran.assert_line(line);
@@ -560,7 +540,7 @@ async fn cern_security_contexts() {
         entrypoint: vec!["sh".into(), "-c".into()],
         command: vec!["sleep 300; echo service-marker-5678".into()],
     }];
-    let ran = run(&sim, &fleet, pods, contexts).await;
+    let ran = run(&sim, pods, contexts).await;
     ran.assert_succeeded();
     ran.assert_line("build uid=2000 gid=2001");
     ran.assert_line("service uid=4000");
@@ -615,7 +595,6 @@ async fn blog_configmap_example() {
     let pods = Api::namespaced(client, "myteam-ci");
     let ran = run(
         &sim,
-        &fleet,
         pods,
         job("blog", &["cat /k8s-secrets/user; echo", "cat /git-secrets/user; echo"]),
     )
