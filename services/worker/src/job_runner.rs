@@ -499,6 +499,10 @@ impl JobRunner {
         let mut last_ts: Option<jiff::Timestamp> = None;
         let retry = self.retry(job_id);
         loop {
+            // Looked at before the log is read, so that a helper seen ended has its log read
+            // to the end once more before its result counts (the read before may have been
+            // refused while it started, or cut).
+            let ended = self.helper_result(job_id).await?;
             // kube rounds sinceTime to the nearest second: floor it, then skip by timestamp.
             let since_time = last_ts.map(|ts| jiff::Timestamp::from_second(ts.as_second()).unwrap_or(ts));
             let params = LogParams {
@@ -509,6 +513,7 @@ impl JobRunner {
                 ..Default::default()
             };
             let pods = self.pods(job_id);
+            let mut starting = false;
             match retry
                 .run(job_id, "follow log", || pods.log_stream(&name, &params))
                 .await
@@ -540,13 +545,16 @@ impl JobRunner {
                 }
                 Err(kube::Error::Api(status)) if status.code == 400 => {
                     // The helper is not running yet (waiting to start).
+                    starting = true;
                 }
                 Err(e) => return Err(e.into()),
             }
-            if let Some(result) = self.helper_result(job_id).await? {
+            if let Some(result) = ended {
                 return Ok(result);
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            if starting {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
         }
     }
 
